@@ -1,0 +1,117 @@
+"""What every ingest adapter produces, and the small protocol it implements.
+
+Adapters are pure mappers from a file format to :class:`Node` and :class:`Edge` records: they
+never talk to Neo4j, so they are tested on fixtures alone.  A record that cannot be mapped is
+yielded as a :class:`BadRecord` (not raised), so the pipeline can either stop at the first one
+or quarantine it with ``--skip-bad`` and go on reading.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TextIO, runtime_checkable
+
+PropertyValue = str | int | float | bool | list[str] | list[int] | list[float] | datetime
+"""What Neo4j can store as a property: primitives, datetimes and homogeneous lists."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """A node as the endpoint of an edge: its label and stable ``uid``."""
+
+    label: str
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One entity, merged on ``(label, uid)``.
+
+    ``seen`` is when the source observed it (event time or export time); the loader keeps the
+    earliest as ``first_seen`` and the latest as ``last_seen``.
+    """
+
+    label: str
+    uid: str
+    props: Mapping[str, Any] = field(default_factory=dict)
+    seen: datetime | None = None
+
+    @property
+    def ref(self) -> NodeRef:
+        return NodeRef(self.label, self.uid)
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One relationship, or one event that becomes part of an aggregated relationship.
+
+    Inventory edges (``time`` is None) are merged on ``(src, type, dst)`` with ``props`` set.
+    Activity and threat edges carry the event ``time`` and the API ``action``; the loader folds
+    them into one relationship per ``(src, type, dst, window)`` with ``count``,
+    ``first_seen``, ``last_seen`` and the distinct ``actions``.
+    """
+
+    type: str
+    src: NodeRef
+    dst: NodeRef
+    props: Mapping[str, Any] = field(default_factory=dict)
+    time: datetime | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadRecord:
+    """A record the adapter could not map; ``where`` locates it (``line 17``, ``Records[3]``)."""
+
+    where: str
+    reason: str
+    excerpt: str = ""
+
+
+Record = Node | Edge | BadRecord
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A file format gnnsec can read.
+
+    ``name`` is what users type (``gnnsec ingest cloudtrail …``); ``sniff`` decides, from a
+    cheap look at the file, whether ``gnnsec ingest auto`` should hand the file to this adapter.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def sniff(self, path: Path) -> bool: ...
+
+    def read(self, path: Path) -> Iterator[Record]: ...
+
+
+class AdapterError(Exception):
+    """A file that cannot be read at all (not one bad record inside it)."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.message = message
+
+
+def open_text(path: Path) -> TextIO:
+    """Open a text file, transparently gunzipping ``*.gz`` (CloudTrail delivers gzip)."""
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return path.open("r", encoding="utf-8")
+
+
+def head(path: Path, size: int = 4096) -> str:
+    """The first ``size`` characters of a (possibly gzipped) file, for sniffing."""
+    try:
+        with open_text(path) as handle:
+            return handle.read(size)
+    except (OSError, UnicodeDecodeError, EOFError):
+        return ""

@@ -1,0 +1,121 @@
+"""Reading the JSON shapes that security exports come in, one record at a time.
+
+The same event stream arrives as ``{"Records": [...]}`` (CloudTrail delivery), a bare JSON
+array (``aws … --output json``, Stratus Red Team logs), ``{"value": [...]}`` (Azure REST),
+``{"items": [...]}`` (``kubectl -o json``) or JSON lines, any of them gzipped.  Adapters call
+:func:`iter_json_records` and get ``(where, record)`` pairs, or a :class:`BadRecord` for a line
+or element that is not a JSON object, so errors always name the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gnnsec.ingest.base import AdapterError, BadRecord, head, open_text
+
+ENVELOPE_KEYS: tuple[str, ...] = ("Records", "records", "value", "items", "entries", "events")
+
+
+def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS) -> Iterator[tuple[str, dict[str, Any]] | BadRecord]:
+    """Yield ``(where, record)`` for each JSON object in ``path``.
+
+    JSON lines are read line by line (memory bounded by a line); a whole-document JSON file is
+    parsed once, which is how CloudTrail and the AWS CLI deliver them (a few MB per file).
+    """
+    first = head(path, 512).lstrip()
+    if not first:
+        return
+    if _looks_like_json_lines(path):
+        yield from _iter_json_lines(path)
+        return
+    try:
+        with open_text(path) as handle:
+            document = orjson.loads(handle.read())
+    except orjson.JSONDecodeError as exc:
+        raise AdapterError(path, f"not valid JSON: {exc}") from None
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise AdapterError(path, f"cannot read: {exc}") from None
+    if isinstance(document, list):
+        items, prefix = document, ""
+    elif isinstance(document, dict):
+        key = next((k for k in envelope_keys if isinstance(document.get(k), list)), None)
+        if key is None:
+            yield "document", document
+            return
+        items, prefix = document[key], key
+    else:
+        raise AdapterError(path, f"expected a JSON object or array, found {type(document).__name__}")
+    for index, item in enumerate(items):
+        where = f"{prefix}[{index}]"
+        if isinstance(item, dict):
+            yield where, item
+        else:
+            yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", repr(item)[:200])
+
+
+def _looks_like_json_lines(path: Path) -> bool:
+    """True when the first non-empty line is a complete JSON object followed by another line."""
+    text = head(path, 1 << 16)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 and not path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        return False
+    try:
+        return isinstance(orjson.loads(lines[0]), dict)
+    except (orjson.JSONDecodeError, IndexError):
+        return False
+
+
+def _iter_json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]] | BadRecord]:
+    try:
+        with open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"line {number}"
+                try:
+                    item = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    yield BadRecord(where, f"not valid JSON: {exc}", line[:200])
+                    continue
+                if isinstance(item, dict):
+                    yield where, item
+                else:
+                    yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", line[:200])
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise AdapterError(path, f"cannot read: {exc}") from None
+
+
+def parse_time(value: Any) -> datetime:
+    """Parse an event timestamp into an aware UTC datetime.
+
+    Accepts ISO 8601 strings (``Z`` or offsets, fractional seconds of any length, as Azure and
+    GCP emit) and epoch seconds or milliseconds. Raises ``ValueError`` otherwise.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"not a timestamp: {value!r}")
+    text = value.strip()
+    if text.isdigit():
+        return parse_time(int(text))
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if "." in text:
+        # Python accepts at most 6 fractional digits; Azure/GCP send 7 or 9.
+        main, _, rest = text.partition(".")
+        digits = ""
+        while rest and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+        text = f"{main}.{(digits + '000000')[:6]}{rest}"
+    if " " in text and "T" not in text:
+        text = text.replace(" ", "T", 1)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
