@@ -1,4 +1,4 @@
-// gnnsec master schema, version 1. Generated from gnnsec/schema.py; keep them in sync
+// gnnsec master schema, version 1. Generated from gnnsec/schema.py, keep them in sync
 // (tests/test_schema.py fails when they differ). Every statement is idempotent.
 
 CREATE CONSTRAINT user_uid IF NOT EXISTS FOR (n:User) REQUIRE n.uid IS UNIQUE;
@@ -49,6 +49,26 @@ CREATE INDEX database_anomaly_score IF NOT EXISTS FOR (n:Database) ON (n.anomaly
 CREATE INDEX loadbalancer_anomaly_score IF NOT EXISTS FOR (n:LoadBalancer) ON (n.anomaly_score);
 CREATE INDEX gateway_anomaly_score IF NOT EXISTS FOR (n:Gateway) ON (n.anomaly_score);
 
+CREATE INDEX contains_edge_anomaly IF NOT EXISTS FOR ()-[r:CONTAINS]-() ON (r.edge_anomaly);
+CREATE INDEX runs_on_edge_anomaly IF NOT EXISTS FOR ()-[r:RUNS_ON]-() ON (r.edge_anomaly);
+CREATE INDEX deployed_on_edge_anomaly IF NOT EXISTS FOR ()-[r:DEPLOYED_ON]-() ON (r.edge_anomaly);
+CREATE INDEX has_vuln_edge_anomaly IF NOT EXISTS FOR ()-[r:HAS_VULN]-() ON (r.edge_anomaly);
+CREATE INDEX grants_access_edge_anomaly IF NOT EXISTS FOR ()-[r:GRANTS_ACCESS]-() ON (r.edge_anomaly);
+CREATE INDEX can_assume_edge_anomaly IF NOT EXISTS FOR ()-[r:CAN_ASSUME]-() ON (r.edge_anomaly);
+CREATE INDEX has_ip_edge_anomaly IF NOT EXISTS FOR ()-[r:HAS_IP]-() ON (r.edge_anomaly);
+CREATE INDEX routes_to_edge_anomaly IF NOT EXISTS FOR ()-[r:ROUTES_TO]-() ON (r.edge_anomaly);
+CREATE INDEX triggers_edge_anomaly IF NOT EXISTS FOR ()-[r:TRIGGERS]-() ON (r.edge_anomaly);
+CREATE INDEX assumes_role_edge_anomaly IF NOT EXISTS FOR ()-[r:ASSUMES_ROLE]-() ON (r.edge_anomaly);
+CREATE INDEX access_edge_anomaly IF NOT EXISTS FOR ()-[r:ACCESS]-() ON (r.edge_anomaly);
+CREATE INDEX start_vm_edge_anomaly IF NOT EXISTS FOR ()-[r:START_VM]-() ON (r.edge_anomaly);
+CREATE INDEX stop_vm_edge_anomaly IF NOT EXISTS FOR ()-[r:STOP_VM]-() ON (r.edge_anomaly);
+CREATE INDEX restart_vm_edge_anomaly IF NOT EXISTS FOR ()-[r:RESTART_VM]-() ON (r.edge_anomaly);
+CREATE INDEX modifies_edge_anomaly IF NOT EXISTS FOR ()-[r:MODIFIES]-() ON (r.edge_anomaly);
+CREATE INDEX authenticates_from_edge_anomaly IF NOT EXISTS FOR ()-[r:AUTHENTICATES_FROM]-() ON (r.edge_anomaly);
+CREATE INDEX connects_to_edge_anomaly IF NOT EXISTS FOR ()-[r:CONNECTS_TO]-() ON (r.edge_anomaly);
+CREATE INDEX cross_cloud_access_edge_anomaly IF NOT EXISTS FOR ()-[r:CROSS_CLOUD_ACCESS]-() ON (r.edge_anomaly);
+CREATE INDEX lateral_movement_edge_anomaly IF NOT EXISTS FOR ()-[r:LATERAL_MOVEMENT]-() ON (r.edge_anomaly);
+CREATE INDEX exploits_edge_anomaly IF NOT EXISTS FOR ()-[r:EXPLOITS]-() ON (r.edge_anomaly);
+
 CREATE CONSTRAINT scoring_run_id IF NOT EXISTS FOR (r:ScoringRun) REQUIRE r.run_id IS UNIQUE;
 CREATE CONSTRAINT ingested_batch_id IF NOT EXISTS FOR (b:IngestedBatch) REQUIRE b.batch_id IS UNIQUE;
-CREATE CONSTRAINT schema_meta_key IF NOT EXISTS FOR (m:GnnsecSchema) REQUIRE m.key IS UNIQUE;

@@ -11,7 +11,7 @@ This module imports nothing of ours, so every other part of gnnsec can import it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from itertools import product
 
 SCHEMA_VERSION = 1
@@ -79,7 +79,7 @@ NETWORK_ENDPOINTS: frozenset[str] = frozenset({"IP", "VM", "Pod", "Container"})
 """Labels that appear at either end of a network flow."""
 
 
-class RelationCategory(str, Enum):
+class RelationCategory(StrEnum):
     """Why a relationship exists, which decides how the loader writes it."""
 
     INVENTORY = "inventory"  # a fact about configuration: one relationship, properties overwritten
@@ -295,7 +295,7 @@ def validate_edge(source_label: str, rel_type: str, target_label: str) -> None:
 def schema_cypher() -> str:
     """The constraints and indexes of the schema, as the statements in ``cypher/schema.cypher``."""
     lines = [
-        "// gnnsec master schema, version %d. Generated from gnnsec/schema.py; keep them in sync" % SCHEMA_VERSION,
+        f"// gnnsec master schema, version {SCHEMA_VERSION}. Generated from gnnsec/schema.py, keep them in sync",
         "// (tests/test_schema.py fails when they differ). Every statement is idempotent.",
         "",
     ]
@@ -312,8 +312,16 @@ def schema_cypher() -> str:
             f"CREATE INDEX {label.lower()}_anomaly_score IF NOT EXISTS FOR (n:{label}) ON (n.anomaly_score);"
         )
     lines.append("")
-    lines.append("CREATE CONSTRAINT scoring_run_id IF NOT EXISTS FOR (r:ScoringRun) REQUIRE r.run_id IS UNIQUE;")
-    lines.append("CREATE CONSTRAINT ingested_batch_id IF NOT EXISTS FOR (b:IngestedBatch) REQUIRE b.batch_id IS UNIQUE;")
-    lines.append("CREATE CONSTRAINT schema_meta_key IF NOT EXISTS FOR (m:GnnsecSchema) REQUIRE m.key IS UNIQUE;")
+    for rel in RELATION_NAMES:
+        lines.append(
+            f"CREATE INDEX {rel.lower()}_edge_anomaly IF NOT EXISTS FOR ()-[r:{rel}]-() ON (r.edge_anomaly);"
+        )
     lines.append("")
+    lines.extend(
+        [
+            "CREATE CONSTRAINT scoring_run_id IF NOT EXISTS FOR (r:ScoringRun) REQUIRE r.run_id IS UNIQUE;",
+            "CREATE CONSTRAINT ingested_batch_id IF NOT EXISTS FOR (b:IngestedBatch) REQUIRE b.batch_id IS UNIQUE;",
+            "",
+        ]
+    )
     return "\n".join(lines)

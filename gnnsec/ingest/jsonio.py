@@ -21,7 +21,10 @@ from gnnsec.ingest.base import AdapterError, BadRecord, head, open_text
 ENVELOPE_KEYS: tuple[str, ...] = ("Records", "records", "value", "items", "entries", "events")
 
 
-def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS) -> Iterator[tuple[str, dict[str, Any]] | BadRecord]:
+JsonItem = tuple[str, dict[str, Any]] | BadRecord
+
+
+def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS) -> Iterator[JsonItem]:
     """Yield ``(where, record)`` for each JSON object in ``path``.
 
     JSON lines are read line by line (memory bounded by a line); a whole-document JSON file is

@@ -1,0 +1,224 @@
+"""The one writer of ingested data: batched ``UNWIND $rows … MERGE`` through the official driver.
+
+Rows are grouped by label (nodes) and by ``(source label, type, target label)`` (relationships)
+because Cypher cannot index a parameterised label; each group is written in batches of
+``batch_size`` rows per transaction function (``execute_write`` retries transient errors such as
+deadlocks).  Nodes are written before relationships, so relationship writes only ``MATCH``
+their endpoints.
+
+Idempotency.  Node properties are overwritten with the same values and ``first_seen`` /
+``last_seen`` only move outwards, so re-ingesting a file changes nothing.  Aggregated activity
+would double its ``count`` if it were simply added, so each relationship keeps its count *per
+ingested batch* (``batches`` / ``batch_counts``: the batch id is the file's content digest) and
+``count`` is their sum: ingesting the same file again replaces that batch's contribution.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from neo4j import Driver, ManagedTransaction
+
+from gnnsec import schema
+from gnnsec.ingest.staging import SUMMED_PROPERTIES, StagedEdge, Staging
+
+DEFAULT_BATCH_SIZE = 10_000
+FLOW_RELATIONS = frozenset({"CONNECTS_TO"})
+
+ProgressCallback = Callable[[int], None]
+"""Called with the number of rows just written (for a progress bar)."""
+
+
+@dataclass(slots=True)
+class WriteCounts:
+    """What a load created and what it found already there (per label / relationship type)."""
+
+    nodes_created: Counter[str] = field(default_factory=Counter)
+    nodes_matched: Counter[str] = field(default_factory=Counter)
+    relationships_created: Counter[str] = field(default_factory=Counter)
+    relationships_matched: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: WriteCounts) -> None:
+        self.nodes_created.update(other.nodes_created)
+        self.nodes_matched.update(other.nodes_matched)
+        self.relationships_created.update(other.relationships_created)
+        self.relationships_matched.update(other.relationships_matched)
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def node_query(label: str) -> str:
+    """MERGE nodes of one label; ``first_seen``/``last_seen`` only widen."""
+    schema.label_id(label)
+    return f"""
+UNWIND $rows AS row
+MERGE (n:{label} {{uid: row.uid}})
+SET n += row.props
+SET n.first_seen = CASE WHEN row.first_seen IS NULL THEN n.first_seen
+                        WHEN n.first_seen IS NULL OR row.first_seen < n.first_seen THEN row.first_seen
+                        ELSE n.first_seen END,
+    n.last_seen = CASE WHEN row.last_seen IS NULL THEN n.last_seen
+                       WHEN n.last_seen IS NULL OR row.last_seen > n.last_seen THEN row.last_seen
+                       ELSE n.last_seen END
+"""
+
+
+def inventory_relationship_query(source_label: str, rel_type: str, target_label: str) -> str:
+    """MERGE configuration relationships: one per (source, type, target), properties overwritten."""
+    schema.validate_edge(source_label, rel_type, target_label)
+    return f"""
+UNWIND $rows AS row
+MATCH (a:{source_label} {{uid: row.src}})
+MATCH (b:{target_label} {{uid: row.dst}})
+MERGE (a)-[r:{rel_type}]->(b)
+SET r += row.props
+SET r.first_seen = CASE WHEN row.first_seen IS NULL THEN r.first_seen
+                        WHEN r.first_seen IS NULL OR row.first_seen < r.first_seen THEN row.first_seen
+                        ELSE r.first_seen END,
+    r.last_seen = CASE WHEN row.last_seen IS NULL THEN r.last_seen
+                       WHEN r.last_seen IS NULL OR row.last_seen > r.last_seen THEN row.last_seen
+                       ELSE r.last_seen END
+"""
+
+
+def summed_properties(rel_type: str) -> tuple[str, ...]:
+    """Per-window sums kept on an activity relationship: always ``count``, flow volumes on flows."""
+    return ("count", *SUMMED_PROPERTIES) if rel_type in FLOW_RELATIONS else ("count",)
+
+
+def activity_relationship_query(source_label: str, rel_type: str, target_label: str) -> str:
+    """MERGE one aggregated relationship per window, with per-batch contributions (see module doc)."""
+    schema.validate_edge(source_label, rel_type, target_label)
+    summed = summed_properties(rel_type)
+    # For each summed property p: r.batch_<p> is parallel to r.batches; p is the sum of it.
+    replace = ",\n    ".join(
+        f"r.batch_{p} = CASE WHEN position < 0 THEN coalesce(r.batch_{p}, []) + row.{p} "
+        f"ELSE [i IN range(0, size(r.batches) - 1) | CASE WHEN i = position THEN row.{p} "
+        f"ELSE coalesce(r.batch_{p}[i], 0) END] END"
+        for p in summed
+    )
+    totals = ",\n    ".join(f"r.{p} = reduce(total = 0, c IN r.batch_{p} | total + c)" for p in summed)
+    return f"""
+UNWIND $rows AS row
+MATCH (a:{source_label} {{uid: row.src}})
+MATCH (b:{target_label} {{uid: row.dst}})
+MERGE (a)-[r:{rel_type} {{window: row.window}}]->(b)
+ON CREATE SET r.batches = [], r.actions = [], r.sources = [], r.window_seconds = row.window_seconds
+WITH r, row, [i IN range(0, size(r.batches) - 1) WHERE r.batches[i] = row.batch] AS hits
+WITH r, row, CASE WHEN size(hits) = 0 THEN -1 ELSE hits[0] END AS position
+SET {replace}
+SET r.batches = CASE WHEN position < 0 THEN r.batches + row.batch ELSE r.batches END
+SET {totals},
+    r.actions = r.actions + [x IN row.actions WHERE NOT x IN r.actions],
+    r.sources = CASE WHEN row.source IN r.sources THEN r.sources ELSE r.sources + row.source END,
+    r.first_seen = CASE WHEN r.first_seen IS NULL OR row.first_seen < r.first_seen THEN row.first_seen
+                        ELSE r.first_seen END,
+    r.last_seen = CASE WHEN r.last_seen IS NULL OR row.last_seen > r.last_seen THEN row.last_seen
+                       ELSE r.last_seen END
+SET r += row.props
+"""
+
+
+def _edge_row(edge: StagedEdge, batch_id: str, source: str, window_seconds: int) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "src": edge.src.uid,
+        "dst": edge.dst.uid,
+        "props": edge.props,
+        "first_seen": edge.first_seen,
+        "last_seen": edge.last_seen,
+    }
+    if edge.window is not None:
+        row.update(
+            window=edge.window,
+            window_seconds=window_seconds,
+            batch=batch_id,
+            count=edge.count,
+            actions=list(edge.actions),
+            source=source,
+        )
+        for name in summed_properties(edge.type)[1:]:
+            row[name] = edge.sums.get(name, 0)
+    return row
+
+
+def write_staging(
+    driver: Driver,
+    staging: Staging,
+    batch_id: str,
+    *,
+    database: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: ProgressCallback | None = None,
+) -> WriteCounts:
+    """Write a validated :class:`Staging` and record the batch; returns created/matched counts."""
+    counts = WriteCounts()
+    node_rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for node in staging.nodes.values():
+        node_rows[node.label].append(
+            {"uid": node.uid, "props": node.props, "first_seen": node.first_seen, "last_seen": node.last_seen}
+        )
+    edge_rows: dict[tuple[str, str, str, bool], list[dict[str, Any]]] = defaultdict(list)
+    window_seconds = int(staging.window.total_seconds())
+    for edge in staging.edges.values():
+        key = (edge.src.label, edge.type, edge.dst.label, edge.window is not None)
+        edge_rows[key].append(_edge_row(edge, batch_id, staging.source, window_seconds))
+
+    with driver.session(database=database) as session:
+        for label in sorted(node_rows):
+            query = node_query(label)
+            for chunk in _chunks(node_rows[label], batch_size):
+                created = session.execute_write(_run_counted, query, chunk, "nodes_created")
+                counts.nodes_created[label] += created
+                counts.nodes_matched[label] += len(chunk) - created
+                if progress:
+                    progress(len(chunk))
+        for key in sorted(edge_rows):
+            source_label, rel_type, target_label, aggregated = key
+            query = (
+                activity_relationship_query(source_label, rel_type, target_label)
+                if aggregated
+                else inventory_relationship_query(source_label, rel_type, target_label)
+            )
+            for chunk in _chunks(edge_rows[key], batch_size):
+                created = session.execute_write(_run_counted, query, chunk, "relationships_created")
+                counts.relationships_created[rel_type] += created
+                counts.relationships_matched[rel_type] += len(chunk) - created
+                if progress:
+                    progress(len(chunk))
+        session.execute_write(
+            _record_batch,
+            {
+                "batch_id": batch_id,
+                "source": staging.source,
+                "records": staging.records,
+                "events": staging.events,
+                "nodes": len(staging.nodes),
+                "relationships": len(staging.edges),
+                "at": datetime.now(UTC),
+            },
+        )
+    return counts
+
+
+def _run_counted(tx: ManagedTransaction, query: str, rows: Sequence[dict[str, Any]], counter: str) -> int:
+    summary = tx.run(query, rows=list(rows)).consume()
+    return int(getattr(summary.counters, counter))
+
+
+def _record_batch(tx: ManagedTransaction, batch: dict[str, Any]) -> None:
+    tx.run(
+        """
+        MERGE (b:IngestedBatch {batch_id: $batch.batch_id})
+        ON CREATE SET b.first_ingested = $batch.at
+        SET b.source = $batch.source, b.records = $batch.records, b.events = $batch.events,
+            b.nodes = $batch.nodes, b.relationships = $batch.relationships, b.last_ingested = $batch.at
+        """,
+        batch=batch,
+    ).consume()

@@ -1,0 +1,261 @@
+"""From paths on disk to Neo4j: discover → read → stage (validate, aggregate) → load.
+
+Each file (or inventory directory) is one *batch*: it is read to the end and staged before the
+loader writes anything, so a malformed file fails with the file and record named and writes
+nothing.  With ``skip_bad`` bad records go to a quarantine report instead and the rest loads.
+The batch id is the content digest, which is what makes re-ingesting the same data a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Protocol
+
+import orjson
+from neo4j import Driver
+
+from gnnsec import schema
+from gnnsec.graphdb.loader import DEFAULT_BATCH_SIZE, WriteCounts, write_staging
+from gnnsec.ingest import ADAPTERS, SNIFF_ORDER, get_adapter
+from gnnsec.ingest.base import Adapter, AdapterError, BadRecord
+from gnnsec.ingest.staging import Staging
+
+IGNORED_NAMES = frozenset({"LICENSE", "LICENCE", "README", "NOTICE", "SOURCES.md", "manifest.json"})
+IGNORED_SUFFIXES = (".md", ".txt", ".csv", ".py", ".sh", ".yml", ".yaml", ".xml", ".html", ".png")
+
+
+class IngestError(Exception):
+    """A file that cannot be ingested; the message names the file and, where known, the record."""
+
+    def __init__(self, path: Path | str, message: str, where: str | None = None) -> None:
+        location = f"{path} ({where})" if where else str(path)
+        super().__init__(f"{location}: {message}")
+        self.path = str(path)
+        self.where = where
+        self.reason = message
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One batch: a file, or a directory an adapter reads as a whole (AWS CLI inventory)."""
+
+    path: Path
+    adapter: Adapter
+
+    @property
+    def source(self) -> str:
+        return self.adapter.name
+
+
+@dataclass(slots=True)
+class FileResult:
+    path: str
+    source: str
+    records: int = 0
+    events: int = 0
+    nodes: int = 0
+    relationships: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    counts: WriteCounts = field(default_factory=WriteCounts)
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class IngestReport:
+    files: list[FileResult] = field(default_factory=list)
+    unrecognised: list[str] = field(default_factory=list)
+    quarantine_path: str | None = None
+
+    @property
+    def totals(self) -> WriteCounts:
+        total = WriteCounts()
+        for result in self.files:
+            total.merge(result.counts)
+        return total
+
+    @property
+    def skipped(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for result in self.files:
+            total.update(result.skipped)
+        return total
+
+
+class Progress(Protocol):
+    """What the pipeline tells a progress display (the CLI renders it with rich)."""
+
+    def start_item(self, item: WorkItem, index: int, total: int) -> None: ...
+    def advance_records(self, count: int) -> None: ...
+    def start_writing(self, rows: int) -> None: ...
+    def advance_rows(self, count: int) -> None: ...
+    def finish_item(self, result: FileResult) -> None: ...
+
+
+def _is_candidate_file(path: Path) -> bool:
+    name = path.name
+    return not (name.startswith(".") or name in IGNORED_NAMES or name.upper().startswith("LICENSE")
+                or name.endswith(IGNORED_SUFFIXES))
+
+
+def _sniffs(adapter: Adapter, path: Path) -> bool:
+    try:
+        return bool(adapter.sniff(path))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def discover(paths: Sequence[Path], source: str = "auto") -> tuple[list[WorkItem], list[str]]:
+    """Decide which adapter reads what. Returns the work items and the files no adapter claimed.
+
+    With a named source every given file goes to that adapter (directories are walked for files
+    it recognises, or given whole if it reads directories).  With ``auto`` a directory an adapter
+    claims as a whole (an inventory dump) goes to it, and every file is sniffed by each adapter in
+    :data:`SNIFF_ORDER`, most specific first.
+    """
+    if source != "auto" and source not in ADAPTERS:
+        raise IngestError(source, f"unknown source; choose auto or one of: {', '.join(sorted(ADAPTERS))}")
+    names = SNIFF_ORDER if source == "auto" else (source,)
+    adapters = [get_adapter(name) for name in names]
+    items: list[WorkItem] = []
+    unrecognised: list[str] = []
+    for path in paths:
+        if not path.exists():
+            raise IngestError(path, "no such file or directory")
+        if path.is_file():
+            if source != "auto":
+                items.append(WorkItem(path, adapters[0]))
+                continue
+            adapter = next((a for a in adapters if _sniffs(a, path)), None)
+            if adapter is None:
+                raise IngestError(path, "no adapter recognises this file; name the source explicitly "
+                                  f"(one of: {', '.join(sorted(ADAPTERS))})")
+            items.append(WorkItem(path, adapter))
+            continue
+        claimed_dirs: dict[Path, str] = {}
+        for directory, subdirs, files in os.walk(path):
+            subdirs.sort()
+            current = Path(directory)
+            owner = next((a for a in adapters if _sniffs(a, current)), None)
+            if owner is not None and not any(current.is_relative_to(d) for d in claimed_dirs):
+                claimed_dirs[current] = owner.name
+                items.append(WorkItem(current, owner))
+            inside = {name for d, name in claimed_dirs.items() if current.is_relative_to(d)}
+            for name in sorted(files):
+                file_path = current / name
+                if not _is_candidate_file(file_path):
+                    continue
+                adapter = next((a for a in adapters if a.name not in inside and _sniffs(a, file_path)), None)
+                if adapter is not None:
+                    items.append(WorkItem(file_path, adapter))
+                elif not inside:
+                    unrecognised.append(str(file_path))
+    return items, unrecognised
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 of a file, or of a directory's files (names and bytes, in sorted order)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file_path in files:
+        if path.is_dir():
+            digest.update(str(file_path.relative_to(path)).encode())
+        with file_path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:32]
+
+
+def stage(
+    item: WorkItem,
+    window: timedelta,
+    skip_bad: bool = False,
+    quarantine: IO[bytes] | None = None,
+    progress: Progress | None = None,
+) -> tuple[Staging, Counter[str]]:
+    """Read and validate one work item completely. Raises :class:`IngestError` on the first bad
+    record unless ``skip_bad``, in which case bad records are counted and quarantined."""
+    staging = Staging(item.source, window)
+    skipped: Counter[str] = Counter()
+    pending = 0
+    try:
+        for record in item.adapter.read(item.path):
+            if isinstance(record, BadRecord):
+                if not skip_bad:
+                    raise IngestError(item.path, record.reason, record.where)
+                skipped[record.reason.split(":")[0][:80]] += 1
+                if quarantine is not None:
+                    quarantine.write(orjson.dumps({"file": str(item.path), "where": record.where,
+                                                   "reason": record.reason, "excerpt": record.excerpt}) + b"\n")
+                continue
+            try:
+                staging.add(record)
+            except schema.SchemaError as exc:
+                if not skip_bad:
+                    raise IngestError(item.path, str(exc), f"record {staging.records + 1}") from None
+                skipped["schema: " + str(exc)[:70]] += 1
+                if quarantine is not None:
+                    quarantine.write(orjson.dumps({"file": str(item.path), "where": f"record {staging.records}",
+                                                   "reason": str(exc), "excerpt": repr(record)[:300]}) + b"\n")
+            pending += 1
+            if progress is not None and pending >= 5000:
+                progress.advance_records(pending)
+                pending = 0
+    except AdapterError as exc:
+        raise IngestError(item.path, exc.message) from None
+    if progress is not None and pending:
+        progress.advance_records(pending)
+    return staging, skipped
+
+
+def ingest(
+    driver: Driver,
+    items: Iterable[WorkItem],
+    *,
+    database: str | None = None,
+    window: timedelta = timedelta(days=1),
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    skip_bad: bool = False,
+    quarantine_path: Path | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Stage and load every work item in order; stops at the first bad file unless ``skip_bad``."""
+    import time
+
+    work = list(items)
+    report = IngestReport(quarantine_path=str(quarantine_path) if quarantine_path else None)
+    quarantine: IO[bytes] | None = None
+    if skip_bad and quarantine_path is not None:
+        quarantine_path.parent.mkdir(parents=True, exist_ok=True)
+        quarantine = quarantine_path.open("wb")
+    try:
+        for index, item in enumerate(work):
+            started = time.perf_counter()
+            if progress is not None:
+                progress.start_item(item, index, len(work))
+            staging, skipped = stage(item, window, skip_bad, quarantine, progress)
+            result = FileResult(str(item.path), item.source, records=staging.records, events=staging.events,
+                                nodes=len(staging.nodes), relationships=len(staging.edges), skipped=skipped)
+            if not staging.is_empty:
+                if progress is not None:
+                    progress.start_writing(len(staging.nodes) + len(staging.edges))
+                result.counts = write_staging(
+                    driver, staging, content_digest(item.path), database=database, batch_size=batch_size,
+                    progress=progress.advance_rows if progress is not None else None,
+                )
+            result.seconds = time.perf_counter() - started
+            report.files.append(result)
+            if progress is not None:
+                progress.finish_item(result)
+    finally:
+        if quarantine is not None:
+            quarantine.close()
+    if quarantine_path is not None and not report.skipped and quarantine_path.exists():
+        quarantine_path.unlink()
+        report.quarantine_path = None
+    return report
