@@ -1,0 +1,66 @@
+"""``gnnsec query NAME [-p key=value]``: run a hunt from the pack and print a table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from gnnsec.cli.common import connected, console
+from gnnsec.hunts import load_hunts
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        shown = ", ".join(_cell(v) for v in value[:6])
+        return shown + (f" …(+{len(value) - 6})" if len(value) > 6 else "")
+    return "" if value is None else str(value)
+
+
+@click.command("query")
+@click.argument("name", required=False)
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a hunt parameter.")
+@click.option("--list", "list_hunts", is_flag=True, help="List the hunts and their parameters.")
+@click.option("--show", is_flag=True, help="Print the Cypher instead of running it.")
+def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: bool) -> None:
+    """Run a canned Cypher hunt over the scored graph."""
+    hunts = load_hunts()
+    if list_hunts or not name:
+        table = Table(title="Hunts (cypher/hunts/)")
+        table.add_column("name", style="cyan", no_wrap=True)
+        table.add_column("finds")
+        table.add_column("parameters")
+        for hunt in hunts.values():
+            table.add_row(hunt.name, hunt.description,
+                          ", ".join(f"{p.name}={p.default}" for p in hunt.parameters))
+        console.print(table)
+        return
+    if name not in hunts:
+        raise click.ClickException(f"no hunt named {name!r}; `gnnsec query --list` shows them")
+    overrides: dict[str, str] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="-p")
+        overrides[key.strip()] = value.strip()
+    hunt = hunts[name]
+    try:
+        cypher, values = hunt.bind(overrides)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if show:
+        console.print(hunt.text)
+        return
+    with connected() as (driver, database):
+        records, _, keys = driver.execute_query(cypher, values, database_=database)  # type: ignore[attr-defined]
+    table = Table(title=f"{hunt.name}: {len(records)} row(s)")
+    for key in keys:
+        table.add_column(key)
+    for record in records:
+        table.add_row(*(_cell(record[key]) for key in keys))
+    console.print(table)
+    if not records:
+        console.print("[dim]No rows. Has `gnnsec score` run on this graph?[/]")
