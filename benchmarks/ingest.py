@@ -1,0 +1,234 @@
+"""CloudTrail ingest throughput, end to end into a real Neo4j, against a naive loader in the same run.
+
+    python benchmarks/ingest.py [--events 1000000] [--naive-events 2000]
+
+Generates one gzipped CloudTrail JSON-lines file of ``--events`` realistic management and data
+events (a few hundred principals over a few thousand resources, one week), then times
+``gnnsec ingest cloudtrail`` on it (parse → map → stage → batched UNWIND MERGE) and, on a slice,
+a naive loader that writes one transaction per event (MERGE both endpoints and the relationship),
+which is what a first implementation usually does.  Prints one JSON object: events/s for both,
+their ratio and the peak resident memory of the batched run.
+
+Neo4j: ``NEO4J_URI`` (+ ``NEO4J_PASSWORD``) if set, else a throw-away local server started and
+stopped by the benchmark (in a temporary state dir, sharing the jar cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.neo4j_for_bench import neo4j_driver  # noqa: E402
+from gnnsec.ingest import get_adapter  # noqa: E402
+from gnnsec.ingest.base import Edge  # noqa: E402
+from gnnsec.ingest.pipeline import WorkItem, ingest  # noqa: E402
+
+ACCOUNTS = ("111111111111", "222222222222", "333333333333")
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+READS = (
+    ("s3.amazonaws.com", "GetObject"),
+    ("s3.amazonaws.com", "ListObjects"),
+    ("ec2.amazonaws.com", "DescribeInstances"),
+    ("iam.amazonaws.com", "ListRoles"),
+    ("lambda.amazonaws.com", "GetFunction"),
+    ("sts.amazonaws.com", "GetCallerIdentity"),
+)
+WRITES = (
+    ("s3.amazonaws.com", "PutObject"),
+    ("lambda.amazonaws.com", "UpdateFunctionCode20150331v2"),
+    ("iam.amazonaws.com", "UpdateAssumeRolePolicy"),
+)
+
+
+def _identity(rng: random.Random, index: int) -> dict[str, Any]:
+    account = ACCOUNTS[index % len(ACCOUNTS)]
+    if index % 3 == 0:
+        name = f"user{index}"
+        return {
+            "type": "IAMUser",
+            "principalId": f"AIDA{index:016d}",
+            "arn": f"arn:aws:iam::{account}:user/{name}",
+            "accountId": account,
+            "accessKeyId": f"AKIA{index:016d}",
+            "userName": name,
+        }
+    role = f"service-role-{index}"
+    return {
+        "type": "AssumedRole",
+        "principalId": f"AROA{index:016d}:session-{index}",
+        "arn": f"arn:aws:sts::{account}:assumed-role/{role}/session-{index}",
+        "accountId": account,
+        "accessKeyId": f"ASIA{index:016d}",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": f"AROA{index:016d}",
+                "arn": f"arn:aws:iam::{account}:role/{role}",
+                "accountId": account,
+                "userName": role,
+            },
+            "attributes": {"creationDate": "2026-03-02T00:00:00Z", "mfaAuthenticated": "false"},
+        },
+    }
+
+
+def generate_events(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    """A week of CloudTrail events; deterministic for a seed."""
+    rng = random.Random(seed)
+    identities = [_identity(rng, i) for i in range(300)]
+    buckets = [f"bench-bucket-{i}" for i in range(400)]
+    instances = [f"i-{i:017x}" for i in range(1500)]
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    step = timedelta(days=7) / count
+    for n in range(count):
+        identity = identities[int(rng.paretovariate(1.2)) % len(identities)]
+        region = REGIONS[n % len(REGIONS)]
+        when = (start + step * n).strftime("%Y-%m-%dT%H:%M:%SZ")
+        roll = rng.random()
+        request: dict[str, Any] | None
+        if roll < 0.05:
+            source, name = "sts.amazonaws.com", "AssumeRole"
+            target = identities[rng.randrange(1, len(identities), 3) if rng.random() < 0.5 else 1]
+            role_arn = target.get("sessionContext", {}).get("sessionIssuer", {}).get(
+                "arn", f"arn:aws:iam::{ACCOUNTS[0]}:role/service-role-1"
+            )
+            request = {"roleArn": role_arn, "roleSessionName": f"s{n % 97}"}
+        elif roll < 0.08:
+            source, name = "ec2.amazonaws.com", rng.choice(("StartInstances", "StopInstances"))
+            request = {"instancesSet": {"items": [{"instanceId": rng.choice(instances)}]}}
+        elif roll < 0.15:
+            source, name = rng.choice(WRITES)
+            request = {"bucketName": rng.choice(buckets), "key": f"obj/{n % 1000}"} if source.startswith("s3") else {
+                "functionName": f"fn-{n % 50}"} if source.startswith("lambda") else {"roleName": f"service-role-{n % 90}"}
+        else:
+            source, name = rng.choice(READS)
+            if source.startswith("s3"):
+                request = {"bucketName": rng.choice(buckets), "key": f"obj/{n % 1000}"}
+            elif name == "GetFunction":
+                request = {"functionName": f"fn-{n % 50}"}
+            else:
+                request = None
+        yield {
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": when,
+            "eventSource": source,
+            "eventName": name,
+            "awsRegion": region,
+            "sourceIPAddress": f"203.0.113.{n % 200 + 1}" if n % 11 else "10.0.1.5",
+            "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64",
+            "requestParameters": request,
+            "responseElements": None,
+            "requestID": f"{n:032x}",
+            "eventID": f"{(n * 7919) % (1 << 64):032x}",
+            "readOnly": name.startswith(("Get", "List", "Describe")),
+            "eventType": "AwsApiCall",
+            "managementEvent": not source.startswith("s3"),
+            "recipientAccountId": identity["accountId"],
+            "eventCategory": "Management",
+        }
+
+
+def write_file(path: Path, count: int) -> None:
+    with gzip.open(path, "wb", compresslevel=1) as handle:
+        for event in generate_events(count):
+            handle.write(orjson.dumps(event) + b"\n")
+
+
+def naive_load(driver: Any, path: Path, limit: int, database: str | None) -> tuple[int, float]:
+    """One transaction per event: MERGE both endpoints and the relationship, count += 1."""
+    adapter = get_adapter("cloudtrail")
+    events = 0
+    started = time.perf_counter()
+    with driver.session(database=database) as session:
+        for record in adapter.read(path):
+            if not isinstance(record, Edge) or record.time is None:
+                continue
+            query = (
+                f"MERGE (a:{record.src.label} {{uid: $src}}) MERGE (b:{record.dst.label} {{uid: $dst}}) "
+                f"MERGE (a)-[r:{record.type} {{window: $window}}]->(b) "
+                "ON CREATE SET r.count = 0 SET r.count = r.count + 1, r.last_seen = $time"
+            )
+            window = record.time.replace(hour=0, minute=0, second=0, microsecond=0)
+            session.execute_write(
+                lambda tx, q=query, r=record, w=window: tx.run(
+                    q, src=r.src.uid, dst=r.dst.uid, window=w, time=r.time
+                ).consume()
+            )
+            events += 1
+            if events >= limit:
+                break
+    return events, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--naive-events", type=int, default=2_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="gnnsec-bench-") as tmp:
+        path = Path(tmp) / "cloudtrail-bench.jsonl.gz"
+        started = time.perf_counter()
+        write_file(path, args.events)
+        generate_seconds = time.perf_counter() - started
+        file_bytes = path.stat().st_size
+        with neo4j_driver(Path(tmp)) as (driver, database):
+            driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
+                                 database_=database)
+            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            started = time.perf_counter()
+            report = ingest(driver, [WorkItem(path, get_adapter("cloudtrail"))], database=database,
+                            batch_size=args.batch_size)
+            batched_seconds = time.perf_counter() - started
+            peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            events = sum(f.events for f in report.files)
+            relationships = sum(f.relationships for f in report.files)
+
+            started = time.perf_counter()
+            repeat = ingest(driver, [WorkItem(path, get_adapter("cloudtrail"))], database=database,
+                            batch_size=args.batch_size)
+            reingest_seconds = time.perf_counter() - started
+            unchanged = sum(repeat.totals.relationships_created.values()) == 0
+
+            driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
+                                 database_=database)
+            naive_events, naive_seconds = naive_load(driver, path, args.naive_events, database)
+
+    batched_rate = events / batched_seconds
+    naive_rate = naive_events / naive_seconds
+    print(json.dumps({
+        "benchmark": "ingest-cloudtrail",
+        "events": events,
+        "file_bytes_gz": file_bytes,
+        "generate_seconds": round(generate_seconds, 2),
+        "batched": {"seconds": round(batched_seconds, 2), "events_per_s": round(batched_rate),
+                    "relationships_written": relationships, "batch_size": args.batch_size},
+        "reingest": {"seconds": round(reingest_seconds, 2), "no_new_relationships": unchanged},
+        "naive_one_tx_per_event": {"events": naive_events, "seconds": round(naive_seconds, 2),
+                                   "events_per_s": round(naive_rate)},
+        "speedup_vs_naive": round(batched_rate / naive_rate, 1),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "rss_before_ingest_mb": round(rss_before / 1024, 1),
+        "cpu_count": os.cpu_count(),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
