@@ -1,0 +1,222 @@
+"""Trivy and Grype JSON reports → CVE nodes and HAS_VULN from the scanned workload.
+
+One HAS_VULN per (artifact, vulnerability id), whatever the number of packages it affects:
+the packages go into the ``packages`` list (``name@installed-version``) and the fixes into
+``fixed_version``, so a re-scan merges onto the same relationship.  A container image becomes
+a Container (uids.container_image, ``kind="image"``); a host, VM or root filesystem becomes a
+VM named ``host:<artifact name>`` (see :func:`host_uid`), since a scan report does not carry
+the cloud id of the machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+
+from gnnsec.ingest import uids
+from gnnsec.ingest._common import as_str, clean_props, get_path
+from gnnsec.ingest.base import AdapterError, BadRecord, Edge, Node, Record, head, open_text
+from gnnsec.ingest.jsonio import parse_time
+
+IMAGE_TYPES = frozenset({"container_image", "image", "docker", "oci", "registry", "podman"})
+HOST_TYPES = frozenset({"vm", "filesystem", "rootfs", "directory", "dir", "file", "host"})
+SEVERITIES = ("UNKNOWN", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def host_uid(name: str) -> str:
+    """A scanned host or filesystem, known only by the name the scanner was given."""
+    return f"host:{name.strip()}"
+
+
+@dataclass
+class _Finding:
+    """Everything one report says about one vulnerability id in one artifact."""
+
+    severity: str = "UNKNOWN"
+    cvss: float | None = None
+    title: str | None = None
+    packages: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+
+    def add(self, severity: str | None, cvss: float | None, title: str | None, package: str, fixed: str | None) -> None:
+        severity = (severity or "UNKNOWN").upper()
+        rank = SEVERITIES.index(severity) if severity in SEVERITIES else 0
+        if rank > SEVERITIES.index(self.severity):
+            self.severity = severity
+        if cvss is not None and (self.cvss is None or cvss > self.cvss):
+            self.cvss = cvss
+        self.title = self.title or title
+        if package not in self.packages:
+            self.packages.append(package)
+        if fixed and fixed not in self.fixed:
+            self.fixed.append(fixed)
+
+
+class VulnerabilityReportAdapter:
+    """Trivy (SchemaVersion 2) and Grype JSON reports."""
+
+    name: ClassVar[str] = "vulns"
+    description: ClassVar[str] = "Trivy JSON (SchemaVersion 2) and Grype JSON vulnerability reports"
+
+    def sniff(self, path: Path) -> bool:
+        text = head(path)
+        if not text.lstrip().startswith("{"):
+            return False
+        trivy = '"SchemaVersion"' in text and ('"ArtifactName"' in text or '"Results"' in text)
+        grype = '"matches"' in text and ('"vulnerability"' in text or '"descriptor"' in text)
+        return trivy or grype
+
+    def read(self, path: Path) -> Iterator[Record]:
+        try:
+            with open_text(path) as handle:
+                report = orjson.loads(handle.read())
+        except orjson.JSONDecodeError as exc:
+            raise AdapterError(path, f"not valid JSON: {exc}") from None
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise AdapterError(path, f"cannot read: {exc}") from None
+        if not isinstance(report, Mapping):
+            raise AdapterError(path, "expected a JSON object (a Trivy or Grype report)")
+        if "SchemaVersion" in report or "Results" in report:
+            yield from _trivy(report)
+        elif "matches" in report:
+            yield from _grype(report)
+        else:
+            raise AdapterError(path, "neither a Trivy report (SchemaVersion, Results) nor a Grype report (matches)")
+
+
+def _artifact(kind: str, name: str, seen: datetime | None, **extra: Any) -> Node | BadRecord:
+    kind = kind.lower()
+    if kind in IMAGE_TYPES:
+        props = clean_props(name=name, kind="image", **extra)
+        return Node("Container", uids.container_image(name), props, seen)
+    if kind in HOST_TYPES:
+        return Node("VM", host_uid(name), clean_props(name=name, kind="host", **extra), seen)
+    if kind == "repository":
+        return Node("Container", uids.container_image(name), clean_props(name=name, kind="repository", **extra), seen)
+    return BadRecord("artifact", f"unsupported artifact type {kind!r} for {name!r}")
+
+
+def _records(artifact: Node, findings: Mapping[str, _Finding]) -> Iterator[Record]:
+    yield artifact
+    for vuln_id, finding in findings.items():
+        cve = Node(
+            "CVE",
+            uids.cve(vuln_id),
+            clean_props(
+                name=vuln_id.upper(),
+                severity=finding.severity,
+                cvss=finding.cvss,
+                title=finding.title,
+                fixed_available=bool(finding.fixed),
+            ),
+        )
+        yield cve
+        props = clean_props(packages=list(finding.packages), fixed_version=", ".join(finding.fixed) or None)
+        yield Edge("HAS_VULN", artifact.ref, cve.ref, props)
+
+
+def _seen(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if value else None
+    except ValueError:
+        return None
+
+
+def _trivy(report: Mapping[str, Any]) -> Iterator[Record]:
+    name = as_str(report.get("ArtifactName"))
+    if name is None:
+        yield BadRecord("ArtifactName", "a Trivy report without ArtifactName")
+        return
+    artifact = _artifact(
+        as_str(report.get("ArtifactType")) or "container_image",
+        name,
+        _seen(report.get("CreatedAt")),
+        image_id=as_str(get_path(report, "Metadata", "ImageID")),
+        os=as_str(get_path(report, "Metadata", "OS", "Family")),
+    )
+    if isinstance(artifact, BadRecord):
+        yield artifact
+        return
+    findings: dict[str, _Finding] = {}
+    for r_index, result in enumerate(report.get("Results") or []):
+        if not isinstance(result, Mapping):
+            yield BadRecord(f"Results[{r_index}]", "expected a JSON object")
+            continue
+        for v_index, vuln in enumerate(result.get("Vulnerabilities") or []):
+            where = f"Results[{r_index}].Vulnerabilities[{v_index}]"
+            vuln_id = as_str(vuln.get("VulnerabilityID")) if isinstance(vuln, Mapping) else None
+            package = as_str(vuln.get("PkgName")) if isinstance(vuln, Mapping) else None
+            if vuln_id is None or package is None:
+                yield BadRecord(where, "a vulnerability without VulnerabilityID or PkgName", str(vuln)[:200])
+                continue
+            scores = [
+                float(source["V3Score"])
+                for source in (vuln.get("CVSS") or {}).values()
+                if isinstance(source, Mapping) and isinstance(source.get("V3Score"), int | float)
+            ]
+            title = as_str(vuln.get("Title")) or (as_str(vuln.get("Description")) or "")[:200] or None
+            installed = as_str(vuln.get("InstalledVersion")) or "unknown"
+            findings.setdefault(vuln_id.upper(), _Finding()).add(
+                as_str(vuln.get("Severity")),
+                max(scores) if scores else None,
+                title,
+                f"{package}@{installed}",
+                as_str(vuln.get("FixedVersion")),
+            )
+    yield from _records(artifact, findings)
+
+
+def _grype_cvss(vuln: Mapping[str, Any]) -> list[float]:
+    scores = []
+    for entry in vuln.get("cvss") or []:
+        if isinstance(entry, Mapping) and str(entry.get("version", "")).startswith("3"):
+            score = get_path(entry, "metrics", "baseScore")
+            if isinstance(score, int | float):
+                scores.append(float(score))
+    return scores
+
+
+def _grype(report: Mapping[str, Any]) -> Iterator[Record]:
+    target = get_path(report, "source", "target")
+    name = as_str(target) if isinstance(target, str) else as_str(get_path(target, "userInput"))
+    if name is None:
+        yield BadRecord("source.target", "a Grype report without source.target.userInput")
+        return
+    artifact = _artifact(
+        as_str(get_path(report, "source", "type")) or "image",
+        name,
+        _seen(get_path(report, "descriptor", "timestamp")),
+        image_id=as_str(get_path(target, "imageID")) if isinstance(target, Mapping) else None,
+        os=as_str(get_path(report, "distro", "name")),
+    )
+    if isinstance(artifact, BadRecord):
+        yield artifact
+        return
+    findings: dict[str, _Finding] = {}
+    for index, match in enumerate(report.get("matches") or []):
+        where = f"matches[{index}]"
+        vuln = get_path(match, "vulnerability")
+        package = as_str(get_path(match, "artifact", "name"))
+        if not isinstance(vuln, Mapping) or as_str(vuln.get("id")) is None or package is None:
+            yield BadRecord(where, "a match without vulnerability.id or artifact.name", str(match)[:200])
+            continue
+        vuln_id = str(vuln["id"]).strip()
+        scores = _grype_cvss(vuln)
+        for related in match.get("relatedVulnerabilities") or []:
+            if isinstance(related, Mapping):
+                scores += _grype_cvss(related)
+        fixes = [v for v in get_path(vuln, "fix", "versions") or [] if isinstance(v, str)]
+        version = as_str(get_path(match, "artifact", "version")) or "unknown"
+        findings.setdefault(vuln_id.upper(), _Finding()).add(
+            as_str(vuln.get("severity")),
+            max(scores) if scores else None,
+            (as_str(vuln.get("description")) or "")[:200] or None,
+            f"{package}@{version}",
+            ", ".join(fixes) or None,
+        )
+    yield from _records(artifact, findings)
