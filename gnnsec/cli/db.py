@@ -1,0 +1,132 @@
+"""``gnnsec db start | stop | status | init``: run a local Neo4j, or use the one ``NEO4J_URI`` names.
+
+There is deliberately no ``--password`` option: a password on a command line ends up in shell
+history and ``ps``. Use ``NEO4J_PASSWORD`` or let gnnsec generate and store one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gnnsec.graphdb.errors import GraphDBError
+
+if TYPE_CHECKING:
+    from gnnsec.graphdb.server import LocalNeo4j
+
+console = Console(soft_wrap=True)  # never break URLs and paths across lines
+
+
+def _server(bolt_port: int | None = None, http_port: int | None = None, heap: str | None = None) -> LocalNeo4j:
+    from gnnsec.graphdb.server import LocalNeo4j
+
+    try:
+        return LocalNeo4j(bolt_port=bolt_port, http_port=http_port, heap=heap)
+    except GraphDBError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _external_uri() -> str | None:
+    return os.environ.get("NEO4J_URI", "").strip() or None
+
+
+@click.group()
+def db() -> None:
+    """Run a local Neo4j (start, stop, status, init), or use the server NEO4J_URI points at."""
+
+
+@db.command()
+@click.option("--bolt-port", type=click.IntRange(1, 65535), help="Bolt port [env GNNSEC_BOLT_PORT; default 7687].")
+@click.option("--http-port", type=click.IntRange(1, 65535), help="HTTP (Browser) port [env GNNSEC_HTTP_PORT; 7474].")
+@click.option("--heap", help="JVM heap, e.g. 1g or 512m [env GNNSEC_HEAP; default 1g].")
+def start(bolt_port: int | None, http_port: int | None, heap: str | None) -> None:
+    """Start the local Neo4j in the background and wait until Bolt answers."""
+    from gnnsec.graphdb.session import external_server_configured
+
+    uri = _external_uri()
+    if uri:
+        if external_server_configured():
+            console.print(f"NEO4J_URI={uri} answers: gnnsec uses that server and does not start its own.")
+            return
+        raise click.ClickException(
+            f"NEO4J_URI={uri} is set but nothing answers there. Start that server, or unset NEO4J_URI "
+            "to run gnnsec's local Neo4j."
+        )
+    server = _server(bolt_port, http_port, heap)
+    try:
+        status = server.start(progress=lambda message: console.print(message, style="dim"))
+    except GraphDBError as exc:
+        raise click.ClickException(str(exc)) from None
+    if status.already_running:
+        console.print(f"Neo4j is already running (pid {status.pid}); not starting another.")
+    else:
+        console.print(f"Neo4j {status.version or ''} started in {status.startup_seconds:.1f} s (pid {status.pid}).")
+    console.print(f"Bolt:    {status.bolt_uri}")
+    source = "NEO4J_PASSWORD" if os.environ.get("NEO4J_PASSWORD") else str(server.password_file)
+    console.print(f"Browser: {status.browser_url}  (user neo4j, password in {source})")
+
+
+@db.command()
+def stop() -> None:
+    """Stop the local Neo4j that `gnnsec db start` started (and nothing else)."""
+    server = _server()
+    try:
+        pid = server.stop()
+    except GraphDBError as exc:
+        raise click.ClickException(str(exc)) from None
+    if pid is None:
+        console.print(f"No gnnsec Neo4j is running for {server.home}.")
+    else:
+        console.print(f"Stopped Neo4j (pid {pid}).")
+
+
+@db.command()
+def status() -> None:
+    """Say what runs where: state, pid, version, ports, data dir, URLs."""
+    uri = _external_uri()
+    table = Table(title="gnnsec Neo4j", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    if uri:
+        from gnnsec.graphdb.session import external_server_configured
+
+        table.add_row("server", "external (NEO4J_URI)")
+        table.add_row("Bolt", uri)
+        table.add_row("answers", "yes" if external_server_configured() else "no")
+        console.print(table)
+        return
+    server = _server()
+    try:
+        info = server.status()
+    except GraphDBError as exc:
+        raise click.ClickException(str(exc)) from None
+    table.add_row("state", "[green]running[/green]" if info.running else "[red]stopped[/red]")
+    table.add_row("pid", str(info.pid) if info.pid else "-")
+    table.add_row("version", info.version or ("unknown" if info.running else "-"))
+    table.add_row("Bolt", info.bolt_uri)
+    table.add_row("Browser", info.browser_url)
+    table.add_row("ports", f"bolt {info.bolt_port}, http {info.http_port}")
+    table.add_row("data dir", str(info.data_dir))
+    table.add_row("log", str(info.log_file))
+    console.print(table)
+
+
+@db.command()
+def init() -> None:
+    """Apply cypher/schema.cypher (constraints and indexes); safe to run again."""
+    from gnnsec.graphdb.session import apply_schema, open_driver, resolve_settings
+
+    try:
+        settings = resolve_settings()
+        driver = open_driver(settings)
+        try:
+            count = apply_schema(driver, settings.database)
+        finally:
+            driver.close()
+    except GraphDBError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"Schema applied to {settings.uri} (database {settings.database}): {count} statements.")

@@ -1,0 +1,853 @@
+"""A real local Neo4j 5.26 Community server without Docker: provision, configure, start, stop, inspect.
+
+Why this shape:
+
+* **Provisioning** uses Maven on the pom beside this file, so the jars come from Maven Central with
+  checksums and land in ``config.cache_dir()/neo4j-<version>/`` once, shared by every state dir
+  (tests reuse it). A marker holding the pom's hash is written only after the copy finished, so a
+  half download (or a changed pom) is redone.
+* **Launching** starts ``org.neo4j.server.CommunityEntryPoint`` with ``java`` directly, the way the
+  ``bin/neo4j`` launcher would: classpath ``plugins/*:lib/*`` (APOC must be on the classpath for
+  its extension factories *and* in the plugins dir for its procedures), the heap as ``-Xms/-Xmx``
+  and the JVM flags of the 5.26 distribution (``server.jvm.additional`` is only read by that
+  launcher). The Browser is served from the ``browser/`` folder of the neo4j-browser jar on the
+  classpath.
+* **Secrets**: authentication stays on. The password comes from ``NEO4J_PASSWORD`` or a generated
+  one kept in a 0600 file; it is set over Bolt with query *parameters*, so it never reaches a
+  command line, the config file or a log.
+* **Ownership**: a pid file plus the process's own command line (``--home-dir=<home>``) identify
+  the server we started, so ``stop`` never signals anything else, even after pid reuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from gnnsec import config
+from gnnsec.graphdb.errors import Neo4jAuthFailed, Neo4jServerError, Neo4jUnavailable
+
+DEFAULT_BOLT_PORT = 7687
+DEFAULT_HTTP_PORT = 7474
+DEFAULT_HEAP = "1g"
+DEFAULT_PAGECACHE = "512m"
+DEFAULT_STARTUP_TIMEOUT_S = 120.0
+DEFAULT_STOP_TIMEOUT_S = 60.0
+SUPPORTED_JAVA_MAJORS = (17, 21)
+"""Neo4j 5.26 runs on Java 17 and 21 only (not 25)."""
+
+ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
+INITIAL_USER = "neo4j"
+INITIAL_PASSWORD = "neo4j"
+MIN_PASSWORD_LENGTH = 8
+"""Neo4j's ``dbms.security.auth_minimum_password_length`` default."""
+
+JVM_FLAGS: tuple[str, ...] = (
+    # The flags the 5.26 distribution puts in neo4j.conf as server.jvm.additional, minus
+    # -XX:+AlwaysPreTouch (it commits the whole heap up front: slower start, more RSS on a dev box).
+    "-XX:+UseG1GC",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:+UnlockExperimentalVMOptions",
+    "-XX:+TrustFinalNonStaticFields",
+    "-XX:+DisableExplicitGC",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djdk.nio.maxCachedBufferSize=1024",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Djdk.tls.ephemeralDHKeySize=2048",
+    "-Djdk.tls.rejectClientInitiatedRenegotiation=true",
+    "--add-opens=java.base/java.nio=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--enable-native-access=ALL-UNNAMED",
+    "-Dlog4j2.disable.jmx=true",
+    "-Dlog4j.layout.jsonTemplate.maxStringLength=32768",
+    "-Dfile.encoding=UTF-8",
+)
+
+_MEMORY_SIZE = re.compile(r"^[1-9][0-9]*[kmgKMG]?$")
+_JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?[^"]*"')
+_PLUGIN_JAR_PREFIXES = ("apoc-",)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions, Java and Maven
+# ---------------------------------------------------------------------------------------------
+
+
+def pom_path() -> Path:
+    """The packaged pom that names the Neo4j, Browser and APOC artefacts."""
+    return Path(__file__).with_name("pom.xml")
+
+
+@lru_cache(maxsize=1)
+def neo4j_version() -> str:
+    """The Neo4j version the pom resolves (single source of truth: ``<neo4j.version>``)."""
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(pom_path()).getroot().find("m:properties/m:neo4j.version", namespace)
+    if node is None or not (node.text or "").strip():
+        raise Neo4jServerError(f"{pom_path()} has no <neo4j.version> property")
+    return (node.text or "").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class JavaRuntime:
+    """A ``java`` executable with its major version."""
+
+    executable: Path
+    major: int
+
+
+@lru_cache(maxsize=32)
+def _java_major(executable: str) -> int | None:
+    """Major version reported by ``<executable> -version`` (``1.8`` → 8), or None if it does not run."""
+    try:
+        proc = subprocess.run(
+            [executable, "-version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = _JAVA_VERSION.search(proc.stderr + proc.stdout)
+    if match is None:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def _java_candidates() -> Iterator[Path]:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        yield Path(java_home) / "bin" / "java"
+    on_path = shutil.which("java")
+    if on_path:
+        yield Path(on_path)
+    jvm_root = Path("/usr/lib/jvm")
+    for major in SUPPORTED_JAVA_MAJORS:
+        yield from sorted(jvm_root.glob(f"*-{major}-*/bin/java"))
+        yield from sorted(jvm_root.glob(f"*{major}*/bin/java"))
+
+
+def find_java() -> JavaRuntime:
+    """The first Java 17 or 21 among ``$JAVA_HOME``, ``java`` on PATH and ``/usr/lib/jvm/*``."""
+    seen: dict[Path, int | None] = {}
+    for candidate in _java_candidates():
+        if candidate in seen or not candidate.exists():
+            continue
+        major = _java_major(str(candidate))
+        seen[candidate] = major
+        if major in SUPPORTED_JAVA_MAJORS:
+            return JavaRuntime(candidate, major)
+    found = ", ".join(f"{path} (Java {major or '?'})" for path, major in seen.items()) or "no java at all"
+    raise Neo4jServerError(
+        f"Neo4j {neo4j_version()} needs Java 17 or 21; found {found}. Install one "
+        "(e.g. `apt-get install openjdk-17-jre-headless`, or `brew install openjdk@17`) "
+        "and/or point JAVA_HOME at it."
+    )
+
+
+def find_maven() -> str:
+    """The ``mvn`` executable, or an error that says how to get it."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise Neo4jServerError(
+            "Maven (`mvn`) is needed once to download Neo4j from Maven Central but is not on PATH. "
+            "Install it (e.g. `apt-get install maven`, or `brew install maven`), or use an existing "
+            "server by setting NEO4J_URI (see docker-compose.yml)."
+        )
+    return mvn
+
+
+# ---------------------------------------------------------------------------------------------
+# Provisioning the jars
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeLayout:
+    """Where the provisioned jars live: ``lib`` is the classpath, ``plugins`` holds APOC."""
+
+    root: Path
+    lib_dir: Path
+    plugins_dir: Path
+
+    def plugin_jars(self) -> list[Path]:
+        return sorted(self.plugins_dir.glob("*.jar"))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock, so two processes never provision the same cache at once."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pom_digest() -> str:
+    return hashlib.sha256(pom_path().read_bytes()).hexdigest()
+
+
+def runtime_layout(cache: Path | None = None) -> RuntimeLayout:
+    root = (cache or config.cache_dir()) / f"neo4j-{neo4j_version()}"
+    return RuntimeLayout(root=root, lib_dir=root / "lib", plugins_dir=root / "plugins")
+
+
+def _is_provisioned(layout: RuntimeLayout) -> bool:
+    marker = layout.root / ".complete"
+    return marker.is_file() and marker.read_text().strip() == _pom_digest() and layout.lib_dir.is_dir()
+
+
+def provision_runtime(cache: Path | None = None, progress: Progress = _quiet) -> RuntimeLayout:
+    """Download the Neo4j jars with Maven into the cache, unless a complete copy is already there."""
+    layout = runtime_layout(cache)
+    if _is_provisioned(layout):
+        return layout
+    with _file_lock(layout.root / ".lock"):
+        if _is_provisioned(layout):  # another process finished while we waited for the lock
+            return layout
+        mvn = find_maven()
+        progress(f"Downloading Neo4j {neo4j_version()} with Maven into {layout.root} (first start only)…")
+        staging = Path(tempfile.mkdtemp(prefix="partial-", dir=layout.root))
+        try:
+            pom_copy = staging / "pom.xml"  # Maven writes beside the pom; keep the package dir clean
+            shutil.copyfile(pom_path(), pom_copy)
+            jars = staging / "lib"
+            command = [mvn, "-q", "-B", "-f", str(pom_copy), "dependency:copy-dependencies"]
+            command += [f"-DoutputDirectory={jars}", "-DincludeScope=runtime"]
+            proc = subprocess.run(
+                command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800, cwd=staging
+            )
+            if proc.returncode != 0:
+                tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+                raise Neo4jServerError(
+                    f"Maven could not download Neo4j {neo4j_version()} (exit {proc.returncode}):\n{tail}\n"
+                    "Check network access to Maven Central (https://repo.maven.apache.org) or configure a "
+                    "mirror in ~/.m2/settings.xml, then run `gnnsec db start` again."
+                )
+            _check_jars(jars)
+            plugins = staging / "plugins"
+            plugins.mkdir()
+            for jar in jars.glob("*.jar"):
+                if jar.name.startswith(_PLUGIN_JAR_PREFIXES):
+                    jar.rename(plugins / jar.name)
+            for old in (layout.lib_dir, layout.plugins_dir):
+                shutil.rmtree(old, ignore_errors=True)
+            jars.rename(layout.lib_dir)
+            plugins.rename(layout.plugins_dir)
+            (layout.root / ".complete").write_text(_pom_digest() + "\n")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    progress(f"Neo4j {neo4j_version()}: {len(list(layout.lib_dir.glob('*.jar')))} jars ready.")
+    return layout
+
+
+def _check_jars(jars: Path) -> None:
+    names = {jar.name for jar in jars.glob("*.jar")}
+    wanted = (f"neo4j-{neo4j_version()}.jar", f"neo4j-server-{neo4j_version()}.jar")
+    missing = [name for name in wanted if name not in names]
+    if missing or not any(name.startswith("neo4j-browser-") for name in names):
+        raise Neo4jServerError(
+            f"Maven finished but {jars} lacks {', '.join(missing) or 'the neo4j-browser jar'}; "
+            f"check {pom_path()}."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes and ports
+# ---------------------------------------------------------------------------------------------
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on ``host:port`` (bind test, like the server's own)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    """True when a TCP connection to ``host:port`` is accepted."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def process_cmdline(pid: int) -> list[str] | None:
+    """The argv of a live (non-zombie) process, or None when it is gone."""
+    proc = Path(f"/proc/{pid}")
+    if Path("/proc/self").exists():
+        try:
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+            raw = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            return None
+        return [part.decode(errors="replace") for part in raw.split(b"\0") if part] or None
+    try:  # no /proc (macOS): ask ps
+        out = subprocess.run(["ps", "-ww", "-o", "stat=,args=", "-p", str(pid)], capture_output=True, text=True)
+    except OSError:
+        return None
+    fields = out.stdout.strip().split()
+    if out.returncode != 0 or not fields or fields[0].startswith("Z"):
+        return None
+    return fields[1:]
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if ``pid`` is our child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _wait_for_exit(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        _reap(pid)
+        if process_cmdline(pid) is None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
+def _validate_memory(name: str, value: str) -> str:
+    if not _MEMORY_SIZE.match(value):
+        raise Neo4jServerError(f"{name} {value!r} is not a memory size like 512m or 2g")
+    return value.lower()
+
+
+def _env_port(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        raise Neo4jServerError(f"{name}={raw!r} is not a port number") from None
+    return port
+
+
+def _check_port(name: str, port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise Neo4jServerError(f"{name} port {port} is outside 1..65535")
+    return port
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """What runs where; ``already_running`` tells ``start`` callers that nothing new was launched."""
+
+    running: bool
+    pid: int | None
+    version: str | None
+    bolt_port: int
+    http_port: int
+    home: Path
+    data_dir: Path
+    log_file: Path
+    already_running: bool = False
+    startup_seconds: float | None = None
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def browser_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/browser/"
+
+
+class LocalNeo4j:
+    """One Neo4j home (config, data, logs, pid file, password file) under a gnnsec state dir.
+
+    Ports and memory come from the arguments, else ``GNNSEC_BOLT_PORT`` / ``GNNSEC_HTTP_PORT`` /
+    ``GNNSEC_HEAP`` / ``GNNSEC_PAGECACHE``, else what the last start used, else the defaults.
+    """
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        bolt_port: int | None = None,
+        http_port: int | None = None,
+        heap: str | None = None,
+        pagecache: str | None = None,
+        cache: Path | None = None,
+        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S,
+    ) -> None:
+        self.home = Path(home or config.state_dir() / "neo4j").expanduser().resolve()
+        self.cache = cache
+        self.startup_timeout = startup_timeout
+        saved = self._saved_state()
+        self.bolt_port = _check_port(
+            "Bolt", bolt_port or _env_port("GNNSEC_BOLT_PORT") or saved.get("bolt_port") or DEFAULT_BOLT_PORT
+        )
+        self.http_port = _check_port(
+            "HTTP", http_port or _env_port("GNNSEC_HTTP_PORT") or saved.get("http_port") or DEFAULT_HTTP_PORT
+        )
+        if self.bolt_port == self.http_port:
+            raise Neo4jServerError(f"Bolt and HTTP cannot share port {self.bolt_port}")
+        # Memory is not taken from the last start: a size that made the JVM fail must not stick.
+        self.heap = _validate_memory("heap", heap or os.environ.get("GNNSEC_HEAP") or DEFAULT_HEAP)
+        pagecache = pagecache or os.environ.get("GNNSEC_PAGECACHE") or DEFAULT_PAGECACHE
+        self.pagecache = _validate_memory("page cache", pagecache)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # ---- paths ---------------------------------------------------------------------------
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.home / "conf"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def plugins_dir(self) -> Path:
+        return self.home / "plugins"
+
+    @property
+    def import_dir(self) -> Path:
+        return self.home / "import"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "gnnsec-neo4j.pid"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "gnnsec-server.json"
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "password"
+
+    @property
+    def console_log(self) -> Path:
+        return self.logs_dir / "console.log"
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def browser_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/browser/"
+
+    # ---- secrets ------------------------------------------------------------------------
+
+    def password(self) -> str:
+        """``NEO4J_PASSWORD`` if set, else the stored one (generated on first use, file mode 0600)."""
+        from_env = os.environ.get("NEO4J_PASSWORD")
+        if from_env:
+            return from_env
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if self.password_file.stat().st_mode & 0o077:
+                self.password_file.chmod(0o600)
+            stored = self.password_file.read_text().strip()
+            if stored:
+                return stored
+            raise Neo4jServerError(
+                f"{self.password_file} is empty; delete it (and {self.data_dir} if the server was "
+                "initialised with it) or set NEO4J_PASSWORD"
+            ) from None
+        generated = secrets.token_urlsafe(24)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(generated + "\n")
+        return generated
+
+    def _password_source(self) -> str:
+        return "NEO4J_PASSWORD" if os.environ.get("NEO4J_PASSWORD") else f"the password file {self.password_file}"
+
+    def settings(self) -> config.Neo4jSettings:
+        """Connection settings for this server (Bolt on loopback, user neo4j)."""
+        return config.Neo4jSettings(
+            uri=self.bolt_uri,
+            user=INITIAL_USER,
+            password=self.password(),
+            database=os.environ.get("NEO4J_DATABASE") or "neo4j",
+        )
+
+    # ---- state on disk ------------------------------------------------------------------
+
+    def _saved_state(self) -> dict[str, object]:
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def _write_state(self, pid: int, java: JavaRuntime) -> None:
+        state = {
+            "pid": pid,
+            "bolt_port": self.bolt_port,
+            "http_port": self.http_port,
+            "heap": self.heap,
+            "pagecache": self.pagecache,
+            "neo4j_version": neo4j_version(),
+            "java": str(java.executable),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self.state_file.write_text(json.dumps(state, indent=2) + "\n")
+
+    def neo4j_conf(self) -> str:
+        """The ``neo4j.conf`` text for this home (no secrets in it)."""
+        settings = {
+            "server.default_listen_address": "127.0.0.1",
+            "server.default_advertised_address": "127.0.0.1",
+            "server.bolt.enabled": "true",
+            "server.bolt.listen_address": f"127.0.0.1:{self.bolt_port}",
+            "server.bolt.advertised_address": f"127.0.0.1:{self.bolt_port}",
+            "server.http.enabled": "true",
+            "server.http.listen_address": f"127.0.0.1:{self.http_port}",
+            "server.http.advertised_address": f"127.0.0.1:{self.http_port}",
+            "server.https.enabled": "false",
+            "server.memory.heap.initial_size": self.heap,
+            "server.memory.heap.max_size": self.heap,
+            "server.memory.pagecache.size": self.pagecache,
+            "server.directories.data": str(self.data_dir),
+            "server.directories.transaction.logs.root": str(self.data_dir / "transactions"),
+            "server.directories.logs": str(self.logs_dir),
+            "server.directories.run": str(self.run_dir),
+            "server.directories.plugins": str(self.plugins_dir),
+            "server.directories.import": str(self.import_dir),
+            "dbms.security.auth_enabled": "true",
+            "dbms.usage_report.enabled": "false",
+            "dbms.security.procedures.unrestricted": "apoc.*",
+            # Preallocating 256 MB per transaction log costs 512 MB of disk per data dir (system +
+            # neo4j): too much for throw-away test servers, and not needed by a development database.
+            "db.tx_log.preallocate": "false",
+        }
+        header = (
+            "# Written by gnnsec on every `gnnsec db start`; edits here are overwritten.\n"
+            "# JVM flags are passed by gnnsec itself (server.jvm.additional is read only by bin/neo4j).\n"
+        )
+        return header + "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def write_config(self) -> Path:
+        for directory in (self.conf_dir, self.data_dir, self.logs_dir, self.run_dir, self.plugins_dir, self.import_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        path = self.conf_dir / "neo4j.conf"
+        path.write_text(self.neo4j_conf())
+        return path
+
+    def _install_plugins(self, layout: RuntimeLayout) -> None:
+        """Copy APOC into this home's plugins dir (copies, not links: the cache may be deleted)."""
+        for jar in layout.plugin_jars():
+            target = self.plugins_dir / jar.name
+            if not target.exists() or target.stat().st_size != jar.stat().st_size:
+                shutil.copyfile(jar, target)
+
+    # ---- process ------------------------------------------------------------------------
+
+    def _is_our_server(self, pid: int) -> bool:
+        argv = process_cmdline(pid)
+        return argv is not None and ENTRY_POINT in argv and f"--home-dir={self.home}" in argv
+
+    def running_pid(self) -> int | None:
+        """The pid of this home's server if it is alive, else None (pid reuse is detected)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if self._is_our_server(pid) else None
+
+    def command(self, java: JavaRuntime, layout: RuntimeLayout) -> list[str]:
+        """The java command line; it carries no secret (the password never goes here)."""
+        classpath = os.pathsep.join([str(self.plugins_dir / "*"), str(layout.lib_dir / "*")])
+        return [
+            str(java.executable),
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            *JVM_FLAGS,
+            "-cp",
+            classpath,
+            ENTRY_POINT,
+            f"--home-dir={self.home}",
+            f"--config-dir={self.conf_dir}",
+            "--console-mode",
+        ]
+
+    def _log_tail(self, since: int = 0, lines: int = 30) -> str:
+        try:
+            with self.console_log.open("rb") as handle:
+                handle.seek(since)
+                text = handle.read().decode(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+    def start(self, progress: Progress = _quiet) -> ServerStatus:
+        """Start the server unless it already runs; return once Bolt answers with our password."""
+        pid = self.running_pid()
+        if pid is not None:
+            saved = self._saved_state()
+            self.bolt_port = int(saved.get("bolt_port", self.bolt_port))  # type: ignore[arg-type]
+            self.http_port = int(saved.get("http_port", self.http_port))  # type: ignore[arg-type]
+            self._wait_until_ready(pid, time.monotonic() + self.startup_timeout, log_offset=0, fresh=False)
+            return self._status(pid, already_running=True)
+        self.pid_file.unlink(missing_ok=True)
+        for name, port, option in (("Bolt", self.bolt_port, "bolt"), ("HTTP", self.http_port, "http")):
+            if port_in_use(port):
+                raise Neo4jServerError(
+                    f"{name} port {port} on 127.0.0.1 is already in use by another program. Choose another "
+                    f"port with `gnnsec db start --{option}-port N` or GNNSEC_{option.upper()}_PORT=N "
+                    "(or stop whatever listens there)."
+                )
+        password = self.password()
+        fresh = not (self.data_dir / "databases" / "system").exists()
+        if fresh and len(password) < MIN_PASSWORD_LENGTH:
+            raise Neo4jServerError(f"NEO4J_PASSWORD must have at least {MIN_PASSWORD_LENGTH} characters")
+        java = find_java()
+        layout = provision_runtime(self.cache, progress)
+        self.write_config()
+        self._install_plugins(layout)
+        self.home.chmod(0o700)
+
+        started = time.monotonic()
+        log_offset = self.console_log.stat().st_size if self.console_log.exists() else 0
+        env = {key: value for key, value in os.environ.items() if key != "NEO4J_PASSWORD"}
+        env["JAVA_HOME"] = str(java.executable.parent.parent)
+        progress(f"Starting Neo4j {neo4j_version()} (Java {java.major}, heap {self.heap}) in {self.home}…")
+        with self.console_log.open("ab") as log:
+            log.write(f"--- gnnsec: starting Neo4j {neo4j_version()} at {datetime.now(UTC).isoformat()} ---\n".encode())
+            log.flush()
+            self._process = subprocess.Popen(
+                self.command(java, layout),
+                cwd=self.home,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # survives the CLI and its terminal; never gets their Ctrl-C
+            )
+        pid = self._process.pid
+        self.pid_file.write_text(f"{pid}\n")
+        previous_state = self.state_file.read_text() if self.state_file.exists() else None
+        self._write_state(pid, java)
+        try:
+            self._wait_until_ready(pid, started + self.startup_timeout, log_offset=log_offset, fresh=fresh)
+        except Neo4jAuthFailed:
+            raise  # the server is fine; the password is not. Leave it running so `stop` works.
+        except BaseException:
+            self._terminate(pid, timeout=15)
+            if previous_state is None:  # ports that failed must not stick either
+                self.state_file.unlink(missing_ok=True)
+            else:
+                self.state_file.write_text(previous_state)
+            raise
+        return self._status(pid, startup_seconds=time.monotonic() - started)
+
+    def _wait_until_ready(self, pid: int, deadline: float, *, log_offset: int, fresh: bool) -> None:
+        """Poll until Bolt and HTTP answer and the ``neo4j`` database takes queries."""
+        from gnnsec.graphdb.session import open_driver
+
+        while not (port_answers(self.bolt_port) and port_answers(self.http_port)):
+            self._check_alive(pid, log_offset)
+            if time.monotonic() > deadline:
+                raise Neo4jServerError(
+                    f"Neo4j (pid {pid}) did not open Bolt port {self.bolt_port} within "
+                    f"{self.startup_timeout:.0f} s; last lines of {self.console_log}:\n{self._log_tail(log_offset)}"
+                )
+            time.sleep(0.25)
+        if fresh:
+            self._set_initial_password(deadline, pid, log_offset)
+        settings = self.settings()
+        while True:
+            self._check_alive(pid, log_offset)
+            try:
+                driver = open_driver(settings, connection_timeout=5.0)
+            except Neo4jAuthFailed:
+                raise Neo4jAuthFailed(
+                    f"Neo4j at {self.bolt_uri} rejected the password from {self._password_source()}: the data in "
+                    f"{self.data_dir} was initialised with another one. Set NEO4J_PASSWORD to that password, "
+                    f"or stop the server (`gnnsec db stop`) and delete {self.data_dir} to start afresh."
+                ) from None
+            except Neo4jUnavailable:
+                if time.monotonic() > deadline:
+                    raise Neo4jServerError(
+                        f"Neo4j (pid {pid}) answers on port {self.bolt_port} but not to queries within "
+                        f"{self.startup_timeout:.0f} s; see {self.console_log} and {self.logs_dir / 'debug.log'}"
+                    ) from None
+                time.sleep(0.5)
+                continue
+            try:
+                if _database_online(driver, settings.database):
+                    return
+            finally:
+                driver.close()
+            if time.monotonic() > deadline:
+                raise Neo4jServerError(f"database {settings.database!r} did not come online; see {self.logs_dir}")
+            time.sleep(0.5)
+
+    def _check_alive(self, pid: int, log_offset: int) -> None:
+        _reap(pid)
+        if process_cmdline(pid) is None:
+            self.pid_file.unlink(missing_ok=True)
+            raise Neo4jServerError(
+                f"Neo4j (pid {pid}) exited during start-up. Last lines of {self.console_log}:\n"
+                f"{self._log_tail(log_offset)}"
+            )
+
+    def _set_initial_password(self, deadline: float, pid: int, log_offset: int) -> None:
+        """Replace the initial neo4j/neo4j credentials, with parameters so the secret is never logged."""
+        from gnnsec.graphdb.session import open_driver
+
+        initial = config.Neo4jSettings(self.bolt_uri, INITIAL_USER, INITIAL_PASSWORD, "system")
+        while True:
+            self._check_alive(pid, log_offset)
+            try:
+                driver = open_driver(initial, connection_timeout=5.0)
+            except Neo4jAuthFailed:
+                return  # already changed (e.g. an earlier start got this far); the caller verifies ours
+            except Neo4jUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+                continue
+            try:
+                with driver.session(database="system") as session:
+                    session.run(
+                        "ALTER CURRENT USER SET PASSWORD FROM $old TO $new", old=INITIAL_PASSWORD, new=self.password()
+                    ).consume()
+                return
+            finally:
+                driver.close()
+
+    def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT_S) -> int | None:
+        """Stop the server this home started (SIGTERM, then SIGKILL); return its pid or None."""
+        pid = self.running_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        self._terminate(pid, timeout)
+        return pid
+
+    def _terminate(self, pid: int, timeout: float) -> None:
+        if self._is_our_server(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            if not _wait_for_exit(pid, timeout):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                if not _wait_for_exit(pid, 15):
+                    raise Neo4jServerError(f"Neo4j (pid {pid}) survived SIGKILL; check `ps -p {pid}`")
+        if self._process is not None and self._process.pid == pid:
+            with contextlib.suppress(ChildProcessError):
+                self._process.wait(timeout=1)
+            self._process = None
+        self.pid_file.unlink(missing_ok=True)
+
+    def status(self) -> ServerStatus:
+        """Running or not, with pid, version (asked over Bolt), ports and directories."""
+        pid = self.running_pid()
+        if pid is not None:
+            saved = self._saved_state()
+            self.bolt_port = int(saved.get("bolt_port", self.bolt_port))  # type: ignore[arg-type]
+            self.http_port = int(saved.get("http_port", self.http_port))  # type: ignore[arg-type]
+        return self._status(pid)
+
+    def _status(
+        self, pid: int | None, *, already_running: bool = False, startup_seconds: float | None = None
+    ) -> ServerStatus:
+        version = self._query_version() if pid is not None else None
+        return ServerStatus(
+            running=pid is not None,
+            pid=pid,
+            version=version,
+            bolt_port=self.bolt_port,
+            http_port=self.http_port,
+            home=self.home,
+            data_dir=self.data_dir,
+            log_file=self.console_log,
+            already_running=already_running,
+            startup_seconds=startup_seconds,
+        )
+
+    def _query_version(self) -> str | None:
+        from gnnsec.graphdb.session import open_driver
+
+        try:
+            driver = open_driver(self.settings(), connection_timeout=5.0)
+        except Neo4jUnavailable:
+            return None
+        try:
+            records, _, _ = driver.execute_query("CALL dbms.components() YIELD versions, edition RETURN *")
+        except Exception:  # status is best effort; the table then says "unknown"
+            return None
+        finally:
+            driver.close()
+        return " ".join(f"{', '.join(r['versions'])} {r['edition']}" for r in records) or None
+
+
+def _database_online(driver: object, database: str) -> bool:
+    """True once ``database`` answers a trivial query (system comes up before neo4j)."""
+    import neo4j.exceptions
+
+    try:
+        driver.execute_query("RETURN 1", database_=database)  # type: ignore[attr-defined]
+    except (neo4j.exceptions.TransientError, neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired):
+        return False
+    except neo4j.exceptions.ClientError as exc:
+        if exc.code and "DatabaseNotFound" in exc.code:
+            raise Neo4jServerError(
+                f"database {database!r} does not exist on this server (check NEO4J_DATABASE)"
+            ) from exc
+        raise
+    return True
+
+
+def status_as_dict(status: ServerStatus) -> dict[str, object]:
+    """JSON-friendly status (for scripts and logs); contains no secret."""
+    data = asdict(status)
+    data.update(home=str(status.home), data_dir=str(status.data_dir), log_file=str(status.log_file))
+    data.update(bolt_uri=status.bolt_uri, browser_url=status.browser_url)
+    return data
