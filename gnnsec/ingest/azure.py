@@ -122,7 +122,9 @@ class AzureActivityAdapter:
     """Azure Activity Log (control plane) and resource logs (e.g. storage data plane)."""
 
     name: ClassVar[str] = "azure-activity"
-    description: ClassVar[str] = "Azure Activity Log / resource logs (REST {value:[…]}, diagnostic {records:[…]}, JSONL)"
+    description: ClassVar[str] = (
+        "Azure Activity Log / resource logs (REST {value:[…]}, diagnostic {records:[…]}, JSONL)"
+    )
 
     def sniff(self, path: Path) -> bool:
         text = head(path).lower()
@@ -203,9 +205,10 @@ def resource_node(resource_id: str, tenant_id: str | None = None, region: str | 
             types = tuple(pairs[0::2])
             best: tuple[str, ...] | None = None
             for key in RESOURCE_LABELS:
-                if key[0] == namespace and types[: len(key) - 1] == key[1:] and len(pairs) >= 2 * (len(key) - 1):
-                    if best is None or len(key) > len(best):
-                        best = key
+                depth = len(key) - 1
+                matches = key[0] == namespace and types[:depth] == key[1:] and len(pairs) >= 2 * depth
+                if matches and (best is None or len(key) > len(best)):
+                    best = key
             if best is not None:
                 end = start + 1 + 2 * (len(best) - 1)
                 cut = "/" + "/".join(parts[:end])
@@ -233,7 +236,9 @@ def account_node(subscription_id: str) -> Node:
 
 def tenant_node(tenant_id: str) -> Node:
     tenant = tenant_id.lower()
-    return Node("CloudAccount", azure_tenant(tenant), {"name": tenant, "cloud": CLOUD, "account": tenant, "kind": "tenant"})
+    return Node(
+        "CloudAccount", azure_tenant(tenant), {"name": tenant, "cloud": CLOUD, "account": tenant, "kind": "tenant"}
+    )
 
 
 def _resource_group(parts: list[str], lower: list[str]) -> str | None:
@@ -454,7 +459,9 @@ def _directory_audit(record: Mapping[str, Any], payload: Mapping[str, Any], tena
     elif isinstance(app, Mapping) and (as_str(app.get("servicePrincipalId")) or as_str(app.get("appId"))):
         object_id = as_str(app.get("servicePrincipalId")) or str(app.get("appId"))
         name = as_str(app.get("displayName")) or object_id
-        actor = Node("Role", uids.azure_principal(object_id), {"name": name, "kind": "service_principal", **props}, time)
+        actor = Node(
+            "Role", uids.azure_principal(object_id), {"name": name, "kind": "service_principal", **props}, time
+        )
     if actor is None:
         raise _Bad("a directory audit record without initiatedBy.user or initiatedBy.app")
     address = address or parse_ip(record.get("calleripaddress"))

@@ -91,10 +91,15 @@ def _normalise(name: str) -> str:
         else:
             out.append(char)
     text = "".join(out)
-    return {"srcaddr": "srcaddr", "dstaddr": "dstaddr", "logstatus": "log-status", "status": "log-status",
-            "accountid": "account-id", "interfaceid": "interface-id", "instanceid": "instance-id"}.get(
-        text.replace("-", ""), text
-    )
+    return {
+        "srcaddr": "srcaddr",
+        "dstaddr": "dstaddr",
+        "logstatus": "log-status",
+        "status": "log-status",
+        "accountid": "account-id",
+        "interfaceid": "interface-id",
+        "instanceid": "instance-id",
+    }.get(text.replace("-", ""), text)
 
 
 def _header(line: str) -> tuple[str, ...] | None:
@@ -201,7 +206,10 @@ def _flow_records(record: Mapping[str, Any]) -> Iterator[Record]:
     direction = str(record.get("flow-direction") or "")
     own = src if direction == "egress" else dst if direction == "ingress" else None
     if own and instance.startswith("i-") and account.isdigit() and region and region != "-":
-        vm = Node("VM", uids.aws_ec2_instance(region, account, instance), {"name": instance, "cloud": "aws",
-                                                                          "account": account, "region": region})
+        vm = Node(
+            "VM",
+            uids.aws_ec2_instance(region, account, instance),
+            {"name": instance, "cloud": "aws", "account": account, "region": region},
+        )
         yield vm
         yield Edge("HAS_IP", vm.ref, Node("IP", uids.ip(own)).ref)

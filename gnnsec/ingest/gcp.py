@@ -64,7 +64,11 @@ _RESOURCE_PATTERNS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("compute", re.compile(r"^(projects/[^/]+/zones/[^/]+/instances/[^/]+)"), "VM"),
     ("compute", re.compile(r"^(projects/[^/]+/regions/[^/]+/subnetworks/[^/]+)"), "Subnet"),
     ("compute", re.compile(r"^(projects/[^/]+/global/networks/[^/]+)"), "Subnet"),
-    ("compute", re.compile(r"^(projects/[^/]+/(?:global|regions/[^/]+)/(?:backendServices|forwardingRules|urlMaps)/[^/]+)"), "LoadBalancer"),
+    (
+        "compute",
+        re.compile(r"^(projects/[^/]+/(?:global|regions/[^/]+)/(?:backendServices|forwardingRules|urlMaps)/[^/]+)"),
+        "LoadBalancer",
+    ),
     ("storage", re.compile(r"^(projects/[^/]+/buckets/[^/]+)"), "Bucket"),
     ("cloudfunctions", re.compile(r"^(projects/[^/]+/locations/[^/]+/functions/[^/]+)"), "Function"),
     ("run", re.compile(r"^((?:projects|namespaces)/[^/]+(?:/locations/[^/]+)?/services/[^/]+)"), "Function"),
@@ -234,13 +238,19 @@ def _target(
             return Node(label, uids.gcp_resource(f"//{host}/{cut}"), props, time)
     bucket = as_str(labels.get("bucket_name"))
     if short == "storage" and bucket:
-        return Node("Bucket", uids.gcp_resource(f"//storage.googleapis.com/projects/_/buckets/{bucket}"), {"name": bucket, **common}, time)
+        return Node(
+            "Bucket",
+            uids.gcp_resource(f"//storage.googleapis.com/projects/_/buckets/{bucket}"),
+            {"name": bucket, **common},
+            time,
+        )
     if resource_type == "sql_instance" and as_str(labels.get("database_id")):
         database = str(labels["database_id"]).split(":")[-1]
         uid = uids.gcp_resource(f"//sqladmin.googleapis.com/projects/{project}/instances/{database}")
         return Node("Database", uid, {"name": database, **common}, time)
-    if name.startswith("organizations/"):
-        org = name.split("/")[1]
+    log_name = as_str(entry.get("logName")) or ""
+    if name.startswith("organizations/") or (project is None and log_name.startswith("organizations/")):
+        org = (name if name.startswith("organizations/") else log_name).split("/")[1]
         uid = uids.gcp_resource(f"//cloudresourcemanager.googleapis.com/organizations/{org}")
         return Node("CloudAccount", uid, {"name": org, "cloud": CLOUD, "kind": "organization"}, time)
     if project is None:

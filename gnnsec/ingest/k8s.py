@@ -99,7 +99,9 @@ class KubernetesObjectsAdapter:
         text = head(path)
         if "audit.k8s.io" in text or '"protoPayload"' in text or not text.lstrip().startswith("{"):
             return False
-        return '"apiVersion"' in text and re.search(r'"kind"\s*:\s*"(Pod|Node|List|PodList|NodeList)"', text) is not None
+        return (
+            '"apiVersion"' in text and re.search(r'"kind"\s*:\s*"(Pod|Node|List|PodList|NodeList)"', text) is not None
+        )
 
     def read(self, path: Path) -> Iterator[Record]:
         items: list[tuple[str, dict[str, Any]]] = []
@@ -154,13 +156,18 @@ def _node_records(cluster: str, obj: Mapping[str, Any]) -> Iterator[Record]:
     name = str(metadata["name"])
     labels = metadata.get("labels") if isinstance(metadata.get("labels"), Mapping) else {}
     provider = as_str(get_path(obj, "spec", "providerID")) or ""
-    region = as_str(labels.get("topology.kubernetes.io/region")) or as_str(labels.get("failure-domain.beta.kubernetes.io/region"))
+    region = as_str(labels.get("topology.kubernetes.io/region")) or as_str(
+        labels.get("failure-domain.beta.kubernetes.io/region")
+    )
     cloud, uid, instance_id = CLOUD, uids.k8s_node(cluster, name), None
     if provider.lower().startswith("azure:///subscriptions/"):
         cloud, uid = "azure", uids.azure_resource(provider[len("azure://") :])
     elif match := _GCE_PROVIDER.match(provider):
         project, zone, instance = match.groups()
-        cloud, uid = "gcp", uids.gcp_resource(f"//compute.googleapis.com/projects/{project}/zones/{zone}/instances/{instance}")
+        cloud, uid = (
+            "gcp",
+            uids.gcp_resource(f"//compute.googleapis.com/projects/{project}/zones/{zone}/instances/{instance}"),
+        )
     elif match := _AWS_PROVIDER.match(provider):
         cloud, instance_id = "aws", match.group(2)
     info = get_path(obj, "status", "nodeInfo") or {}
@@ -294,8 +301,13 @@ def _audit_identity(cluster: str, username: str, seen: datetime) -> Node:
         parts = username.split(":")
         if len(parts) == 4:
             namespace, name = parts[2], parts[3]
-            props = {"name": f"{namespace}/{name}", "namespace": namespace, "cloud": CLOUD, "account": cluster,
-                     "kind": "service_account"}
+            props = {
+                "name": f"{namespace}/{name}",
+                "namespace": namespace,
+                "cloud": CLOUD,
+                "account": cluster,
+                "kind": "service_account",
+            }
             return Node("Role", k8s_service_account(cluster, namespace, name), props, seen)
     if username.startswith("system:node:"):
         node = username.removeprefix("system:node:")
