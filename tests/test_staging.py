@@ -89,3 +89,11 @@ def test_properties_are_cleaned_to_what_neo4j_can_store() -> None:
         {"name": "alice", "none": None, "nested": {"a": 1}, "tags": {"b", "a"}, "mixed": [1, "x"], "empty": []}
     )
     assert cleaned == {"name": "alice", "tags": ["a", "b"], "mixed": ["1", "x"]}
+
+
+def test_failed_events_are_counted_per_window_instead_of_overwriting_a_flag() -> None:
+    staging = Staging("cloudtrail")
+    staging.add(Edge("ASSUMES_ROLE", ALICE, ADMIN, {"failed": True, "error_code": "AccessDenied"}, time=at(9)))
+    staging.add(Edge("ASSUMES_ROLE", ALICE, ADMIN, time=at(10)))
+    edge = next(iter(staging.edges.values()))
+    assert (edge.count, edge.sums) == (2, {"failed": 1})

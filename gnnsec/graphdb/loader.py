@@ -89,8 +89,9 @@ SET r.first_seen = CASE WHEN row.first_seen IS NULL THEN r.first_seen
 
 
 def summed_properties(rel_type: str) -> tuple[str, ...]:
-    """Per-window sums kept on an activity relationship: always ``count``, flow volumes on flows."""
-    return ("count", *SUMMED_PROPERTIES) if rel_type in FLOW_RELATIONS else ("count",)
+    """Per-window sums kept on an activity relationship: ``count`` and ``failed`` (events that were
+    denied or errored), plus flow volumes on flows."""
+    return ("count", "failed", *SUMMED_PROPERTIES) if rel_type in FLOW_RELATIONS else ("count", "failed")
 
 
 def activity_relationship_query(source_label: str, rel_type: str, target_label: str) -> str:

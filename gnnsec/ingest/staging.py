@@ -21,7 +21,8 @@ from gnnsec import schema
 from gnnsec.ingest.base import Edge, Node, NodeRef
 
 SUMMED_PROPERTIES: tuple[str, ...] = ("bytes", "packets")
-"""Numeric event properties that are summed per window (flow volumes) instead of overwritten."""
+"""Numeric event properties that are summed per window (flow volumes) instead of overwritten.
+Events marked ``failed=True`` are counted the same way into ``failed``."""
 
 MAX_ACTIONS_PER_EDGE = 64
 """Distinct actions kept per aggregated relationship; beyond that only the count grows."""
@@ -147,6 +148,8 @@ class Staging:
             if edge.action and len(staged.actions) < MAX_ACTIONS_PER_EDGE:
                 staged.actions[edge.action] = None
             props = dict(edge.props) if edge.props else {}
+            if props.pop("failed", False) is True:
+                staged.sums["failed"] = staged.sums.get("failed", 0) + 1
             for name in SUMMED_PROPERTIES:
                 value = props.pop(name, None)
                 if isinstance(value, int | float) and not isinstance(value, bool):
