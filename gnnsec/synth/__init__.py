@@ -175,7 +175,7 @@ def _write_manifest(out: Path, summary: Summary, ip_count: int) -> None:
         "entities": summary.entity_counts | {"IP": ip_count},
         "labels": {"entities": summary.malicious_entities, "activity": summary.malicious_activity},
     })
-    command = (f"gnnsec synth --out {out.name} --seed {summary.seed} --size {summary.size} --days {summary.days} "
+    command = (f"gnnsec synth --out <this directory> --seed {summary.seed} --size {summary.size} --days {summary.days} "
                f"--campaigns {','.join(campaigns)}")
     lines = [
         "# Synthetic multi-cloud estate",

@@ -241,8 +241,8 @@ class StolenKey(Campaign):
                                              method="storage.objects.get", count=12)
         sa_uid = uids.gcp_service_account(gcp.federated_sa)
         role_uid = prod.role("data-pipeline").uid
-        self.labels.edge(role_uid, "ASSUMES_ROLE", sa_uid, done[0][0] - timedelta(seconds=2) if done else t,
-                         self.name, "T1548.005")
+        token_time = t + timedelta(seconds=2)  # gcp_federation writes GenerateAccessToken 2 s after ``t``
+        self.labels.edge(role_uid, "ASSUMES_ROLE", sa_uid, token_time, self.name, "T1548.005")
         for when, bucket_name in done:
             bucket_uid = uids.gcp_resource(f"//storage.googleapis.com/projects/_/buckets/{bucket_name}")
             self.labels.edge(sa_uid, "ACCESS", bucket_uid, when, self.name, "T1530")
