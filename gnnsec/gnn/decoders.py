@@ -1,0 +1,42 @@
+"""Decoders: DistMult for relationships, an MLP for masked node features."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gnnsec.schema import NUM_RELATIONS
+
+
+class DistMultDecoder(nn.Module):
+    r"""DistMult (Yang et al. 2015): one diagonal relation matrix per schema relation type.
+
+    .. math:: f(s, r, o) = \sum_k e_s[k]\, R_r[k]\, e_o[k]
+
+    A logit: :math:`\sigma(f)` is the plausibility of the triple. The score is symmetric in s and o, so
+    inverse relations need no diagonal of their own; callers pass schema ids 0..19.
+    """
+
+    def __init__(self, dim: int, num_relations: int = NUM_RELATIONS) -> None:
+        super().__init__()
+        self.relation_diagonals = nn.Parameter(torch.empty(num_relations, dim))
+        nn.init.normal_(self.relation_diagonals, mean=0.0, std=dim**-0.5)  # logits start near 0
+
+    def forward(self, z: torch.Tensor, src: torch.Tensor, relation: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        return (z[src] * self.relation_diagonals[relation] * z[dst]).sum(dim=-1)
+
+
+class FeatureDecoder(nn.Module):
+    """Reconstructs a node's (masked) input features from its embedding: d → hidden → feature width.
+
+    The encoder replaced a masked node's features by the mask token, so what the embedding knows about
+    the node comes from its neighbourhood: reconstruction error measures how well the context predicts
+    the node, i.e. how typical the node is of its surroundings.
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)

@@ -1,0 +1,166 @@
+"""Relational message passing and the PEFT adapter.
+
+:class:`RelationalConv` is our own rather than PyG's ``RGCNConv`` on purpose: ``RGCNConv`` multiplies
+the whole node matrix by every relation's weight (R·N·d_in·d_out), while only the nodes that take part
+in a relation need it; ``FastRGCNConv`` materialises E·d_in·d_out. ``benchmarks/layers.py`` measures
+the difference on the same graph in the same run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(slots=True)
+class RelationGroup:
+    """The edges of one relation, with what both evaluation orders need precomputed.
+
+    ``unique_src``/``src_inverse`` let us transform each participating source once;
+    ``unique_dst``/``dst_inverse`` let us aggregate first and transform each destination once.
+    ``norm`` is 1/|N_r(i)| per edge, the mean over i's neighbours under relation r.
+    """
+
+    relation: int
+    src: torch.Tensor
+    dst: torch.Tensor
+    norm: torch.Tensor  # float [E_r]
+    unique_src: torch.Tensor
+    src_inverse: torch.Tensor
+    unique_dst: torch.Tensor
+    dst_inverse: torch.Tensor
+    dst_count: torch.Tensor  # float [len(unique_dst)]
+
+    @property
+    def transform_sources_first(self) -> bool:
+        """Transform whichever side has fewer distinct nodes: that is the fewer matrix products."""
+        return self.unique_src.numel() <= self.unique_dst.numel()
+
+
+@dataclass(slots=True)
+class RelationPlan:
+    """Edges grouped by relation; built once per graph and shared by every layer and epoch."""
+
+    num_nodes: int
+    groups: list[RelationGroup]
+
+    @classmethod
+    def build(cls, edge_index: torch.Tensor, edge_type: torch.Tensor, num_nodes: int) -> RelationPlan:
+        groups: list[RelationGroup] = []
+        if edge_type.numel() == 0:
+            return cls(num_nodes, groups)
+        order = torch.argsort(edge_type, stable=True)
+        sorted_type = edge_type[order]
+        relations, counts = torch.unique_consecutive(sorted_type, return_counts=True)
+        start = 0
+        for rel, count in zip(relations.tolist(), counts.tolist(), strict=True):
+            idx = order[start : start + count]
+            start += count
+            src, dst = edge_index[0, idx], edge_index[1, idx]
+            unique_src, src_inverse = torch.unique(src, return_inverse=True)
+            unique_dst, dst_inverse, dst_count = torch.unique(dst, return_inverse=True, return_counts=True)
+            dst_count = dst_count.to(torch.float32)
+            groups.append(
+                RelationGroup(
+                    relation=int(rel),
+                    src=src,
+                    dst=dst,
+                    norm=(1.0 / dst_count)[dst_inverse],
+                    unique_src=unique_src,
+                    src_inverse=src_inverse,
+                    unique_dst=unique_dst,
+                    dst_inverse=dst_inverse,
+                    dst_count=dst_count,
+                )
+            )
+        return cls(num_nodes, groups)
+
+
+class RelationalConv(nn.Module):
+    r"""Relational graph convolution (Schlichtkrull et al.), evaluated per relation.
+
+    .. math::
+        h_i' = W_0 h_i + b + \sum_{r} \frac{1}{|N_r(i)|} \sum_{j \in N_r(i)} W_r h_j
+
+    With ``num_bases = B`` the relation weights share a basis, :math:`W_r = \sum_b a_{rb} V_b`, so the
+    parameter count is B·d_in·d_out + R·B instead of R·d_in·d_out.
+
+    Evaluation per relation r, whichever is cheaper: transform the distinct sources once
+    (:math:`x_{S_r} W_r`), gather the messages per edge and scatter-add them scaled by 1/|N_r(i)|; or
+    scatter-mean the raw features per distinct destination first and transform the means
+    (:math:`\bar{x}_{D_r} W_r`). Both are exact; the cost is min(|S_r|, |D_r|)·d_in·d_out plus E_r·d.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, num_relations: int, num_bases: int | None = None) -> None:
+        super().__init__()
+        self.in_dim, self.out_dim, self.num_relations = in_dim, out_dim, num_relations
+        self.num_bases = num_bases if num_bases and num_bases < num_relations else None
+        if self.num_bases:
+            self.bases = nn.Parameter(torch.empty(self.num_bases, in_dim, out_dim))
+            self.coefficients = nn.Parameter(torch.empty(num_relations, self.num_bases))
+        else:
+            self.weight = nn.Parameter(torch.empty(num_relations, in_dim, out_dim))
+        self.root = nn.Linear(in_dim, out_dim, bias=True)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.in_dim)
+        if self.num_bases:
+            nn.init.uniform_(self.bases, -bound, bound)
+            nn.init.uniform_(self.coefficients, -1.0 / math.sqrt(self.num_bases), 1.0 / math.sqrt(self.num_bases))
+        else:
+            nn.init.uniform_(self.weight, -bound, bound)
+        self.root.reset_parameters()
+
+    def relation_weights(self) -> torch.Tensor:
+        """``[R, d_in, d_out]``; with bases, :math:`W_r = \\sum_b a_{rb} V_b`."""
+        if self.num_bases:
+            return torch.einsum("rb,bio->rio", self.coefficients, self.bases)
+        return self.weight
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_type: torch.Tensor,
+        plan: RelationPlan | None = None,
+    ) -> torch.Tensor:
+        if plan is None:
+            plan = RelationPlan.build(edge_index, edge_type, x.shape[0])
+        out = self.root(x)
+        weights = self.relation_weights()
+        for group in plan.groups:
+            w = weights[group.relation]
+            if group.transform_sources_first:
+                transformed = x[group.unique_src] @ w
+                messages = transformed[group.src_inverse] * group.norm.unsqueeze(1)
+                out.index_add_(0, group.dst, messages)
+            else:
+                summed = x.new_zeros(group.unique_dst.numel(), self.in_dim).index_add(0, group.dst_inverse, x[group.src])
+                means = summed / group.dst_count.unsqueeze(1)
+                out.index_add_(0, group.unique_dst, means @ w)
+        return out
+
+
+class Adapter(nn.Module):
+    r"""Rank-r bottleneck adapter (Houlsby et al.), the only part trained by ``gnnsec train --adapt``.
+
+    .. math:: h' = h + U\,\sigma(D h + c) + d
+
+    with :math:`D \in R^{r×d}`, :math:`U \in R^{d×r}`. ``U`` and ``d`` start at zero, so a fresh adapter is
+    the identity and fine-tuning starts from the pretrained model's behaviour.
+    """
+
+    def __init__(self, dim: int, rank: int = 16) -> None:
+        super().__init__()
+        self.down = nn.Linear(dim, rank)
+        self.up = nn.Linear(rank, dim)
+        self.activation = nn.GELU()
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.up(self.activation(self.down(h)))

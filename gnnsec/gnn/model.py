@@ -1,0 +1,163 @@
+"""Encoder assembly: the heterogeneous RGCN (primary), the baselines, and the self-supervised wrapper."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gnnsec.gnn.baselines import GATEncoder, GCNEncoder, MLPEncoder, SAGEEncoder
+from gnnsec.gnn.data import NUM_ENCODER_RELATIONS
+from gnnsec.gnn.decoders import DistMultDecoder, FeatureDecoder
+from gnnsec.gnn.features import MAX_FDIM
+from gnnsec.gnn.layers import Adapter, RelationalConv, RelationPlan
+from gnnsec.schema import NUM_RELATIONS
+
+MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
+
+
+@dataclass(slots=True)
+class ModelConfig:
+    """Architecture; saved in the checkpoint as a plain dict so the model can be rebuilt."""
+
+    kind: str = "rgcn"
+    in_dim: int = MAX_FDIM
+    hidden_dim: int = 256
+    out_dim: int = 128
+    num_layers: int = 3
+    num_relations: int = NUM_ENCODER_RELATIONS
+    num_bases: int | None = 8
+    adapter_rank: int = 16
+    adapter_after: tuple[int, ...] = (0, 1)  # after layers 1 and 2 (0-based)
+    dropout: float = 0.1
+    layer_norm: bool = True
+    decoder_hidden_dim: int = 256
+    supervised: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["adapter_after"] = list(self.adapter_after)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        data = dict(data)
+        data["adapter_after"] = tuple(data.get("adapter_after", (0, 1)))
+        return cls(**data)
+
+
+class HeteroRGCNEncoder(nn.Module):
+    r"""Linear input projection, then relational layers with residual connections (ResHGNN).
+
+    .. math::
+        h^0 = W_{in} x,\qquad
+        h^{l+1} = A_l\big(\mathrm{drop}(\sigma(\mathrm{LN}(\mathrm{RConv}_l(h^l)))) + P_l h^l\big)
+
+    :math:`P_l` is the identity, or a linear projection where the width changes (256 → 128 on the last
+    layer); :math:`\sigma` is omitted on the last layer so embeddings are not clipped at zero; :math:`A_l`
+    is a rank-16 :class:`Adapter` after layers 1 and 2 and the identity elsewhere. The residual path is
+    what keeps a node's own features in its embedding after three rounds of neighbour averaging.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        c = config
+        self.input_proj = nn.Linear(c.in_dim, c.hidden_dim)
+        sizes = [c.hidden_dim] * c.num_layers + [c.out_dim]
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.residuals = nn.ModuleList()
+        self.adapters = nn.ModuleDict()
+        for layer, (i, o) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            self.convs.append(RelationalConv(i, o, c.num_relations, c.num_bases))
+            self.norms.append(nn.LayerNorm(o) if c.layer_norm else nn.Identity())
+            self.residuals.append(nn.Identity() if i == o else nn.Linear(i, o, bias=False))
+            if layer in c.adapter_after and layer < c.num_layers - 1:
+                self.adapters[str(layer)] = Adapter(o, c.adapter_rank)
+        self.dropout = nn.Dropout(c.dropout)
+        self.activation = nn.GELU()
+        self.out_dim = c.out_dim
+
+    def forward(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor, plan: RelationPlan | None = None
+    ) -> torch.Tensor:
+        if plan is None:
+            plan = RelationPlan.build(edge_index, edge_type, x.shape[0])
+        h = self.input_proj(x)
+        last = len(self.convs) - 1
+        for layer, (conv, norm, residual) in enumerate(zip(self.convs, self.norms, self.residuals, strict=True)):
+            m = norm(conv(h, edge_index, edge_type, plan))
+            if layer < last:
+                m = self.dropout(self.activation(m))
+            h = m + residual(h)
+            adapter = self.adapters[str(layer)] if str(layer) in self.adapters else None
+            if adapter is not None:
+                h = adapter(h)
+        return h
+
+
+def build_encoder(config: ModelConfig) -> nn.Module:
+    """The encoder named by ``config.kind``; every one maps (x, edge_index, edge_type) → [N, out_dim]."""
+    c = config
+    if c.kind == "rgcn":
+        return HeteroRGCNEncoder(c)
+    baselines = {"gcn": GCNEncoder, "gat": GATEncoder, "sage": SAGEEncoder, "mlp": MLPEncoder}
+    if c.kind not in baselines:
+        raise ValueError(f"unknown model kind {c.kind!r}; known: {', '.join(MODEL_KINDS)}")
+    return baselines[c.kind](c.in_dim, c.hidden_dim, c.out_dim, c.num_layers, c.dropout)
+
+
+class GraphAutoencoder(nn.Module):
+    """Encoder plus what self-supervised training needs: mask token, feature decoder, DistMult, and an
+    optional supervised head. Detection uses the embeddings, the feature decoder and DistMult."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config)
+        self.mask_token = nn.Parameter(torch.zeros(1, config.in_dim))
+        self.feature_decoder = FeatureDecoder(config.out_dim, config.decoder_hidden_dim, config.in_dim)
+        self.distmult = DistMultDecoder(config.out_dim, NUM_RELATIONS)
+        self.classifier = nn.Linear(config.out_dim, 1) if config.supervised else None
+
+    def encode(
+        self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor, plan: RelationPlan | None = None
+    ) -> torch.Tensor:
+        return self.encoder(x, edge_index, edge_type, plan)
+
+    def mask_features(self, x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+        """``x`` with the rows in ``masked`` (indices) replaced by the learnable mask token."""
+        out = x.clone()
+        out[masked] = self.mask_token.to(x.dtype)
+        return out
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def parameter_breakdown(model: GraphAutoencoder) -> dict[str, int]:
+    """Parameters per top-level part, for the report and ``gnnsec train``'s summary."""
+    parts = {name: count_parameters(child) for name, child in model.named_children()}
+    parts["mask_token"] = model.mask_token.numel()
+    parts["total"] = count_parameters(model)
+    return parts
+
+
+def freeze_all_but_adapters(model: GraphAutoencoder) -> list[str]:
+    """Make only adapter parameters trainable (``train --adapt``); returns their names.
+
+    Raises ``ValueError`` for encoders without adapters (the baselines), where adaptation would
+    silently train nothing.
+    """
+    names: list[str] = []
+    for name, param in model.named_parameters():
+        param.requires_grad = ".adapters." in name
+        if param.requires_grad:
+            names.append(name)
+    if not names:
+        raise ValueError(f"model kind {model.config.kind!r} has no adapters to fine-tune")
+    return names

@@ -1,0 +1,536 @@
+r"""Self-supervised training on benign data (MAGIC-style), plus an optional supervised head.
+
+Objective per step, on the nodes and edges of the training split:
+
+* masked feature reconstruction: a fraction ``mask_rate`` of nodes has its features replaced by a
+  learnable mask token; the decoder reconstructs them from the embedding, scored by the scaled cosine
+  error :math:`\mathrm{SCE} = \frac{1}{|M|}\sum_{i\in M}(1-\cos(x_i,\hat x_i))^{\gamma}` (γ = 3 as in
+  MAGIC's released configuration; γ > 1 down-weights the easy nodes);
+* structure reconstruction: up to ``positives_per_relation`` edges per schema relation against as many
+  negatives made by replacing the head or the tail with a random node of the same label, scored by
+  DistMult, binary cross-entropy;
+* supervised (only when ``snapshot.meta["labels"]`` maps uids to 0/1): BCE of a linear head on the
+  labelled training-split nodes.
+
+Validation holds out ``val_node_fraction`` of nodes (masked and reconstructed at validation time) and
+``val_edge_fraction`` of edges (removed from the message-passing graph, scored against fixed negatives);
+early stopping keeps the weights of the best validation loss. Full-batch below
+``full_batch_max_edges`` message-passing edges, neighbour-sampled mini-batches above.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gnnsec.gnn.data import GraphTensors, to_tensors, with_inverse_edges
+from gnnsec.gnn.features import FeatureSpec, build_features, fit_feature_spec
+from gnnsec.gnn.layers import RelationPlan
+from gnnsec.gnn.model import GraphAutoencoder, ModelConfig, count_parameters, freeze_all_but_adapters
+from gnnsec.gnn.sampling import SampledSubgraph, iterate_subgraphs
+from gnnsec.schema import NUM_LABELS, NUM_RELATIONS
+from gnnsec.snapshot import Snapshot
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    """Training hyper-parameters; ``model`` is the architecture."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 200
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    mask_rate: float = 0.5
+    gamma: float = 3.0
+    structure_weight: float = 1.0
+    supervised_weight: float = 1.0
+    positives_per_relation: int = 2048
+    positive_fraction: float = 0.25  # at most this share of a relation's edges is held out of one step
+    val_node_fraction: float = 0.2
+    val_edge_fraction: float = 0.1
+    patience: int = 15
+    min_delta: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    full_batch_max_edges: int = 2_000_000
+    batch_size: int = 1024
+    fanouts: tuple[int, ...] = (10, 10, 10)
+    grad_clip: float = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
+        data["fanouts"] = list(self.fanouts)
+        data["model"] = self.model.to_dict()
+        return data
+
+
+@dataclass(slots=True)
+class EpochStats:
+    epoch: int
+    loss: float
+    feature_loss: float
+    structure_loss: float
+    supervised_loss: float
+    val_loss: float
+    val_feature_loss: float
+    val_structure_loss: float
+    val_edge_auc: float
+    seconds: float
+
+
+@dataclass(slots=True)
+class TrainResult:
+    """Per-epoch losses and validation metrics, and how the run went."""
+
+    epochs: list[EpochStats] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_loss: float = float("inf")
+    stopped_early: bool = False
+    mode: str = "full"  # full | minibatch
+    device: str = "cpu"
+    num_parameters: int = 0
+    trainable_parameters: int = 0
+    seconds: float = 0.0
+    val_node_uids: list[str] = field(default_factory=list)  # held out of the feature loss: calibration data
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class FitOutput(NamedTuple):
+    model: GraphAutoencoder
+    result: TrainResult
+    spec: FeatureSpec
+
+
+ProgressCallback = Callable[[EpochStats, int], None]
+"""Called after each epoch with the stats and the maximum number of epochs."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def scaled_cosine_error(reconstructed: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
+    r""":math:`\frac{1}{n}\sum_i (1-\cos(x_i,\hat x_i))^{\gamma}` over the rows given."""
+    if target.shape[0] == 0:
+        return reconstructed.sum() * 0.0
+    cos = F.cosine_similarity(reconstructed, target, dim=-1, eps=1e-8)
+    return (1.0 - cos).clamp_min(0.0).pow(gamma).mean()
+
+
+class _NegativeSampler:
+    """Replaces the head or the tail of each positive with a random node of the same label, so
+    negatives are type-plausible and the decoder cannot win by learning which labels connect."""
+
+    def __init__(self, node_label: torch.Tensor) -> None:
+        order = torch.argsort(node_label, stable=True)
+        counts = torch.bincount(node_label, minlength=NUM_LABELS)
+        self.order, self.counts = order, counts
+        self.offsets = torch.cumsum(counts, 0) - counts
+        self.node_label = node_label
+
+    def corrupt(
+        self, src: torch.Tensor, dst: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        n = src.numel()
+        head = torch.rand(n, generator=generator) < 0.5
+        victim = torch.where(head, src, dst)
+        label = self.node_label[victim]
+        pick = self.offsets[label] + (torch.rand(n, generator=generator) * self.counts[label]).long()
+        replacement = self.order[pick]
+        return torch.where(head, replacement, src), torch.where(head, dst, replacement)
+
+
+def _sample_positives(
+    edge_type: torch.Tensor, per_relation: int, generator: torch.Generator, fraction: float = 1.0
+) -> torch.Tensor:
+    """Indices of up to ``per_relation`` (and at most ``fraction`` of the) random edges of each relation."""
+    if edge_type.numel() == 0:
+        return torch.zeros(0, dtype=torch.long)
+    shuffled = torch.randperm(edge_type.numel(), generator=generator)
+    types = edge_type[shuffled]
+    order = torch.argsort(types, stable=True)
+    sorted_types = types[order]
+    counts = torch.bincount(sorted_types, minlength=NUM_RELATIONS)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(sorted_types.numel()) - starts[sorted_types]
+    limit = torch.clamp((counts.double() * fraction).floor().long(), min=1, max=per_relation)
+    return shuffled[order[rank < limit[sorted_types]]]
+
+
+@dataclass(slots=True)
+class _Split:
+    train_nodes: torch.Tensor
+    val_nodes: torch.Tensor
+    train_edges: torch.Tensor  # indices into the schema edges
+    val_edges: torch.Tensor
+    labelled: torch.Tensor  # node indices with a supervision label
+    targets: torch.Tensor  # float [N], NaN where unlabelled
+
+
+def _split(graph: GraphTensors, snapshot: Snapshot, config: TrainConfig, generator: torch.Generator) -> _Split:
+    n, e = graph.num_nodes, int(graph.edge_type.numel())
+    node_perm = torch.randperm(n, generator=generator)
+    n_val = int(round(config.val_node_fraction * n)) if n > 1 else 0
+    edge_perm = torch.randperm(e, generator=generator)
+    e_val = int(round(config.val_edge_fraction * e)) if e > 1 else 0
+    targets = torch.full((n,), float("nan"))
+    labels = snapshot.meta.get("labels") or {}
+    if labels:
+        index = snapshot.index_of()
+        for uid, value in labels.items():
+            if uid in index:
+                targets[index[uid]] = float(value)
+    return _Split(
+        train_nodes=node_perm[n_val:].sort().values,
+        val_nodes=node_perm[:n_val].sort().values,
+        train_edges=edge_perm[e_val:].sort().values,
+        val_edges=edge_perm[:e_val].sort().values,
+        labelled=torch.nonzero(~torch.isnan(targets)).flatten(),
+        targets=targets,
+    )
+
+
+@dataclass(slots=True)
+class _Losses:
+    total: torch.Tensor
+    feature: float
+    structure: float
+    supervised: float
+    edge_auc: float = float("nan")
+
+
+def _edge_auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
+    """Probability that a positive outscores a negative (ties count half): ROC AUC without sklearn."""
+    if pos.numel() == 0 or neg.numel() == 0:
+        return float("nan")
+    scores = torch.cat([pos, neg]).double()
+    ranks = torch.empty_like(scores)
+    order = torch.argsort(scores)
+    ranks[order] = torch.arange(1, scores.numel() + 1, dtype=torch.float64)
+    # average ranks over ties
+    uniq, inverse, counts = torch.unique(scores, return_inverse=True, return_counts=True)
+    sums = torch.zeros(uniq.numel(), dtype=torch.float64).index_add_(0, inverse, ranks)
+    ranks = (sums / counts)[inverse]
+    n_pos, n_neg = pos.numel(), neg.numel()
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+class _Objective:
+    """Computes the three losses on one (sub)graph; shared by full-batch, mini-batch and validation."""
+
+    def __init__(self, model: GraphAutoencoder, config: TrainConfig, negatives: _NegativeSampler) -> None:
+        self.model, self.config, self.negatives = model, config, negatives
+
+    def __call__(
+        self,
+        x: torch.Tensor,
+        mp_index: torch.Tensor,
+        mp_type: torch.Tensor,
+        plan: RelationPlan | None,
+        masked: torch.Tensor,
+        pos_src: torch.Tensor,
+        pos_type: torch.Tensor,
+        pos_dst: torch.Tensor,
+        neg: tuple[torch.Tensor, torch.Tensor],
+        sup_nodes: torch.Tensor,
+        sup_targets: torch.Tensor,
+    ) -> _Losses:
+        model, c = self.model, self.config
+        z = model.encode(model.mask_features(x, masked), mp_index, mp_type, plan)
+        feature = scaled_cosine_error(model.feature_decoder(z[masked]), x[masked], c.gamma)
+        total = feature
+        structure_value, auc = 0.0, float("nan")
+        if pos_src.numel():
+            pos = model.distmult(z, pos_src, pos_type, pos_dst)
+            negs = model.distmult(z, neg[0], pos_type, neg[1])
+            structure = F.binary_cross_entropy_with_logits(
+                torch.cat([pos, negs]), torch.cat([torch.ones_like(pos), torch.zeros_like(negs)])
+            )
+            total = total + c.structure_weight * structure
+            structure_value = float(structure.detach())
+            auc = _edge_auc(pos.detach().cpu(), negs.detach().cpu())
+        supervised_value = 0.0
+        if model.classifier is not None and sup_nodes.numel():
+            logits = model.classifier(z[sup_nodes]).squeeze(-1)
+            supervised = F.binary_cross_entropy_with_logits(logits, sup_targets)
+            total = total + c.supervised_weight * supervised
+            supervised_value = float(supervised.detach())
+        return _Losses(total, float(feature.detach()), structure_value, supervised_value, auc)
+
+
+def _subset(mask_size: float, nodes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    count = max(1, int(round(mask_size * nodes.numel()))) if nodes.numel() else 0
+    return nodes[torch.randperm(nodes.numel(), generator=generator)[:count]]
+
+
+def fit(
+    snapshot: Snapshot,
+    config: TrainConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    spec: FeatureSpec | None = None,
+    model: GraphAutoencoder | None = None,
+    adapt: bool = False,
+) -> FitOutput:
+    """Train on ``snapshot`` (benign data) and return the best model, the run's record and the spec.
+
+    ``spec``/``model`` continue from a checkpoint; ``adapt=True`` trains only the adapters
+    (``gnnsec train --adapt``), keeping the feature spec fixed so scoring columns do not move.
+    """
+    config = config or TrainConfig()
+    seed_everything(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    device = resolve_device(config.device)
+    started = time.perf_counter()
+
+    spec = spec or fit_feature_spec(snapshot)
+    graph = to_tensors(snapshot, build_features(snapshot, spec))
+    split = _split(graph, snapshot, config, generator)
+    if model is None:
+        labelled = split.labelled.numel() > 0
+        model_config = dataclasses.replace(config.model, in_dim=spec.max_fdim, supervised=labelled)
+        model = GraphAutoencoder(model_config)
+    if adapt:
+        freeze_all_but_adapters(model)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    negatives = _NegativeSampler(graph.node_label)
+    objective = _Objective(model, config, negatives)
+
+    train_index, train_type = with_inverse_edges(
+        graph.edge_index[:, split.train_edges], graph.edge_type[split.train_edges]
+    )
+    minibatch = train_index.shape[1] > config.full_batch_max_edges
+    result = TrainResult(
+        mode="minibatch" if minibatch else "full",
+        device=str(device),
+        num_parameters=count_parameters(model),
+        trainable_parameters=count_parameters(model, trainable_only=True),
+    )
+    val_src, val_dst = graph.edge_index[0, split.val_edges], graph.edge_index[1, split.val_edges]
+    val_type = graph.edge_type[split.val_edges]
+    val_neg = negatives.corrupt(val_src, val_dst, torch.Generator().manual_seed(config.seed + 1))
+    sup_train = split.labelled[torch.isin(split.labelled, split.train_nodes)]
+    sup_val = split.labelled[torch.isin(split.labelled, split.val_nodes)]
+
+    x = graph.x.to(device)
+    targets = split.targets.to(device)
+    full_plan = None if minibatch else RelationPlan.build(train_index.to(device), train_type.to(device), graph.num_nodes)
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_epochs = 0
+    for epoch in range(config.epochs):
+        tick = time.perf_counter()
+        model.train()
+        if minibatch:
+            step_losses = _minibatch_epoch(
+                objective, optimiser, params, config, graph, split, train_index, train_type, x, targets, generator
+            )
+        else:
+            step_losses = [
+                _full_batch_step(objective, optimiser, params, config, graph, split, x, targets, sup_train, generator)
+            ]
+        model.eval()
+        with torch.no_grad():
+            val = _validate(
+                objective, config, graph, split, train_index, train_type, full_plan, x, targets, sup_val,
+                (val_src, val_type, val_dst), val_neg, minibatch,
+            )
+        stats = EpochStats(
+            epoch=epoch,
+            loss=float(np.mean([s.total for s in step_losses])),
+            feature_loss=float(np.mean([s.feature for s in step_losses])),
+            structure_loss=float(np.mean([s.structure for s in step_losses])),
+            supervised_loss=float(np.mean([s.supervised for s in step_losses])),
+            val_loss=float(val.total),
+            val_feature_loss=val.feature,
+            val_structure_loss=val.structure,
+            val_edge_auc=val.edge_auc,
+            seconds=time.perf_counter() - tick,
+        )
+        result.epochs.append(stats)
+        if progress is not None:
+            progress(stats, config.epochs)
+        if stats.val_loss < result.best_val_loss - config.min_delta:
+            result.best_val_loss, result.best_epoch, bad_epochs = stats.val_loss, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+            if bad_epochs >= config.patience:
+                result.stopped_early = True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    for p in model.parameters():
+        p.requires_grad = True
+    model.eval()
+    result.seconds = time.perf_counter() - started
+    result.val_node_uids = [snapshot.node_uid[i] for i in split.val_nodes.tolist()]
+    return FitOutput(model.cpu(), result, spec)
+
+
+@dataclass(slots=True)
+class _StepLoss:
+    total: float
+    feature: float
+    structure: float
+    supervised: float
+
+
+def _optimise(losses: _Losses, optimiser: torch.optim.Optimizer, params: list[torch.nn.Parameter], clip: float) -> _StepLoss:
+    optimiser.zero_grad(set_to_none=True)
+    losses.total.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    optimiser.step()
+    return _StepLoss(float(losses.total.detach()), losses.feature, losses.structure, losses.supervised)
+
+
+def _full_batch_step(
+    objective: _Objective,
+    optimiser: torch.optim.Optimizer,
+    params: list[torch.nn.Parameter],
+    config: TrainConfig,
+    graph: GraphTensors,
+    split: _Split,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    sup_train: torch.Tensor,
+    generator: torch.Generator,
+) -> _StepLoss:
+    device = x.device
+    masked = _subset(config.mask_rate, split.train_nodes, generator)
+    picked = _sample_positives(
+        graph.edge_type[split.train_edges], config.positives_per_relation, generator, config.positive_fraction
+    )
+    chosen = split.train_edges[picked]
+    src, dst, rel = graph.edge_index[0, chosen], graph.edge_index[1, chosen], graph.edge_type[chosen]
+    neg = objective.negatives.corrupt(src, dst, generator)
+    # The supervised edges leave the message-passing graph for this step, so DistMult learns whether an
+    # edge is plausible from its context instead of recognising that the two ends are already linked.
+    passing = split.train_edges[~torch.isin(split.train_edges, chosen)]
+    mp_index, mp_type = with_inverse_edges(graph.edge_index[:, passing], graph.edge_type[passing])
+    mp_index, mp_type = mp_index.to(device), mp_type.to(device)
+    step_plan = RelationPlan.build(mp_index, mp_type, graph.num_nodes)
+    losses = objective(
+        x, mp_index, mp_type, step_plan, masked.to(device),
+        src.to(device), rel.to(device), dst.to(device), (neg[0].to(device), neg[1].to(device)),
+        sup_train.to(device), targets[sup_train.to(device)],
+    )
+    return _optimise(losses, optimiser, params, config.grad_clip)
+
+
+def _subgraph_positives(sub: SampledSubgraph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Schema-direction edges of a sampled subgraph (inverse edges flipped back), local ids."""
+    inverse = sub.edge_type >= NUM_RELATIONS
+    src = torch.where(inverse, sub.edge_index[1], sub.edge_index[0])
+    dst = torch.where(inverse, sub.edge_index[0], sub.edge_index[1])
+    rel = torch.where(inverse, sub.edge_type - NUM_RELATIONS, sub.edge_type)
+    return src, rel, dst
+
+
+def _minibatch_epoch(
+    objective: _Objective,
+    optimiser: torch.optim.Optimizer,
+    params: list[torch.nn.Parameter],
+    config: TrainConfig,
+    graph: GraphTensors,
+    split: _Split,
+    train_index: torch.Tensor,
+    train_type: torch.Tensor,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    generator: torch.Generator,
+) -> list[_StepLoss]:
+    device = x.device
+    is_train = torch.zeros(graph.num_nodes, dtype=torch.bool)
+    is_train[split.train_nodes] = True
+    has_label = ~torch.isnan(split.targets)
+    out: list[_StepLoss] = []
+    for sub in iterate_subgraphs(
+        train_index, train_type, graph.num_nodes, split.train_nodes, list(config.fanouts), config.batch_size, generator
+    ):
+        seeds_local = torch.arange(sub.num_seeds)
+        masked = _subset(config.mask_rate, seeds_local, generator)
+        src, rel, dst = _subgraph_positives(sub)
+        keep = _sample_positives(rel, config.positives_per_relation, generator, config.positive_fraction)
+        src, rel, dst = src[keep], rel[keep], dst[keep]
+        passing = torch.ones(sub.edge_type.numel(), dtype=torch.bool)
+        passing[keep] = False  # supervised edges leave message passing, as in the full-batch step
+        sub_index, sub_type = sub.edge_index[:, passing].to(device), sub.edge_type[passing].to(device)
+        sub_negatives = _NegativeSampler(graph.node_label[sub.n_id])
+        neg = sub_negatives.corrupt(src, dst, generator)
+        seed_ids = sub.n_id[: sub.num_seeds]
+        sup_local = seeds_local[has_label[seed_ids] & is_train[seed_ids]]
+        plan = RelationPlan.build(sub_index, sub_type, sub.n_id.numel())
+        losses = objective(
+            x[sub.n_id.to(device)], sub_index, sub_type, plan, masked.to(device),
+            src.to(device), rel.to(device), dst.to(device), (neg[0].to(device), neg[1].to(device)),
+            sup_local.to(device), targets[sub.n_id.to(device)][sup_local.to(device)],
+        )
+        out.append(_optimise(losses, optimiser, params, config.grad_clip))
+    return out
+
+
+def _validate(
+    objective: _Objective,
+    config: TrainConfig,
+    graph: GraphTensors,
+    split: _Split,
+    train_index: torch.Tensor,
+    train_type: torch.Tensor,
+    plan: RelationPlan | None,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    sup_val: torch.Tensor,
+    val_edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    val_neg: tuple[torch.Tensor, torch.Tensor],
+    minibatch: bool,
+) -> _Losses:
+    """Loss on held-out nodes (all masked at once) and held-out edges (absent from message passing)."""
+    device = x.device
+    src, rel, dst = val_edges
+    if not minibatch:
+        return objective(
+            x, train_index.to(device), train_type.to(device), plan, split.val_nodes.to(device),
+            src.to(device), rel.to(device), dst.to(device), (val_neg[0].to(device), val_neg[1].to(device)),
+            sup_val.to(device), targets[sup_val.to(device)],
+        )
+    # Mini-batch mode: one deterministic sampled subgraph around the validation nodes and edge endpoints.
+    cap = 4 * config.batch_size
+    src, rel, dst, neg_src, neg_dst = src[:cap], rel[:cap], dst[:cap], val_neg[0][:cap], val_neg[1][:cap]
+    val_nodes = split.val_nodes[:cap]
+    seeds = torch.unique(torch.cat([val_nodes, src, dst, neg_src, neg_dst]))
+    sub = next(iterate_subgraphs(
+        train_index, train_type, graph.num_nodes, seeds, list(config.fanouts), seeds.numel(),
+        torch.Generator().manual_seed(config.seed + 2), use_pyg=False,
+    ))
+    local = torch.full((graph.num_nodes,), -1, dtype=torch.long)
+    local[sub.n_id] = torch.arange(sub.n_id.numel())
+    sup_local = local[sup_val[torch.isin(sup_val, sub.n_id)]]
+    sub_plan = RelationPlan.build(sub.edge_index.to(device), sub.edge_type.to(device), sub.n_id.numel())
+    return objective(
+        x[sub.n_id.to(device)], sub.edge_index.to(device), sub.edge_type.to(device), sub_plan,
+        local[val_nodes].to(device), local[src].to(device), rel.to(device), local[dst].to(device),
+        (local[neg_src].to(device), local[neg_dst].to(device)),
+        sup_local.to(device), targets[sub.n_id.to(device)][sup_local.to(device)],
+    )

@@ -1,0 +1,115 @@
+"""RelationalConv computes the RGCN formula exactly; relation ids follow the schema; adapters start as identity."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.nn import RGCNConv
+
+from gnnsec.gnn.data import NUM_ENCODER_RELATIONS, inverse_relation, to_tensors, with_inverse_edges
+from gnnsec.gnn.layers import Adapter, RelationalConv, RelationPlan
+from gnnsec.schema import NUM_RELATIONS, relation_id
+
+
+def _reference_rgcn(conv: RelationalConv, x: torch.Tensor, ei: torch.Tensor, et: torch.Tensor) -> torch.Tensor:
+    """h_i' = W_0 h_i + b + Σ_r 1/|N_r(i)| Σ_j W_r h_j, written as plainly as possible."""
+    out = conv.root(x).clone()
+    weights = conv.relation_weights()
+    for i in range(x.shape[0]):
+        for r in range(conv.num_relations):
+            sources = ei[0, (ei[1] == i) & (et == r)]
+            if sources.numel():
+                out[i] += (x[sources] @ weights[r]).mean(0)
+    return out
+
+
+def _random_graph(n: int, e: int, r: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=g)
+    ei = torch.randint(0, n, (2, e), generator=g)
+    et = torch.randint(0, r, (e,), generator=g)
+    return x, ei, et
+
+
+@pytest.mark.parametrize("num_bases", [None, 3])
+def test_relational_conv_matches_the_rgcn_formula(num_bases: int | None) -> None:
+    torch.manual_seed(0)
+    x, ei, et = _random_graph(12, 60, 5, seed=1)
+    conv = RelationalConv(8, 6, 5, num_bases=num_bases)
+    with torch.no_grad():
+        assert torch.allclose(conv(x, ei, et), _reference_rgcn(conv, x, ei, et), atol=1e-5)
+
+
+def test_both_evaluation_orders_are_used_and_agree() -> None:
+    """Fan-in (many sources, one destination) aggregates first; fan-out transforms sources first."""
+    x = torch.randn(6, 8)
+    fan_in = torch.tensor([[1, 2, 3, 4], [0, 0, 0, 0]])
+    fan_out = torch.tensor([[5, 5, 5], [1, 2, 3]])
+    ei = torch.cat([fan_in, fan_out], dim=1)
+    et = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+    plan = RelationPlan.build(ei, et, 6)
+    assert [g.transform_sources_first for g in plan.groups] == [False, True]
+    conv = RelationalConv(8, 4, 2)
+    with torch.no_grad():
+        assert torch.allclose(conv(x, ei, et, plan), _reference_rgcn(conv, x, ei, et), atol=1e-5)
+
+
+def test_relational_conv_agrees_with_pyg_rgcnconv_given_the_same_weights() -> None:
+    x, ei, et = _random_graph(30, 200, 4, seed=2)
+    ours = RelationalConv(8, 5, 4)
+    pyg = RGCNConv(8, 5, 4, aggr="mean", root_weight=True, bias=True)
+    with torch.no_grad():
+        pyg.weight.copy_(ours.weight)
+        pyg.root.copy_(ours.root.weight.T)
+        pyg.bias.copy_(ours.root.bias)
+        assert torch.allclose(ours(x, ei, et), pyg(x, ei, et), atol=1e-5)
+
+
+def test_basis_decomposition_cuts_parameters() -> None:
+    full = RelationalConv(256, 256, NUM_ENCODER_RELATIONS)
+    bases = RelationalConv(256, 256, NUM_ENCODER_RELATIONS, num_bases=8)
+    assert sum(p.numel() for p in full.parameters()) == 40 * 256 * 256 + 256 * 256 + 256
+    assert sum(p.numel() for p in bases.parameters()) == 8 * 256 * 256 + 40 * 8 + 256 * 256 + 256
+
+
+def test_gradients_flow_to_weights_and_inputs() -> None:
+    x, ei, et = _random_graph(10, 40, 3, seed=3)
+    x.requires_grad_(True)
+    conv = RelationalConv(8, 4, 3, num_bases=2)
+    conv(x, ei, et).sum().backward()
+    assert x.grad is not None and conv.bases.grad is not None and conv.coefficients.grad is not None
+    assert float(conv.bases.grad.abs().sum()) > 0
+
+
+def test_nodes_without_incoming_edges_get_only_the_root_transform() -> None:
+    x = torch.randn(3, 8)
+    ei = torch.tensor([[0], [1]])
+    conv = RelationalConv(8, 4, 2)
+    with torch.no_grad():
+        out = conv(x, ei, torch.tensor([1]))
+        assert torch.allclose(out[2], conv.root(x[2]))
+        assert torch.allclose(out[0], conv.root(x[0]))
+
+
+def test_inverse_relations_are_schema_id_plus_num_relations() -> None:
+    assert NUM_RELATIONS == 20 and NUM_ENCODER_RELATIONS == 40
+    rid = relation_id("ASSUMES_ROLE")
+    assert int(inverse_relation(torch.tensor([rid]))[0]) == rid + 20
+    ei, et = with_inverse_edges(torch.tensor([[0, 1], [2, 3]]), torch.tensor([rid, 0]))
+    assert ei.tolist() == [[0, 1, 2, 3], [2, 3, 0, 1]]
+    assert et.tolist() == [rid, 0, rid + 20, 20]
+
+
+def test_to_tensors_rejects_feature_rows_that_do_not_match_the_nodes() -> None:
+    from gnn_helpers import make_estate
+
+    snap, _ = make_estate(communities=1, users_per_community=2)
+    with pytest.raises(ValueError, match="rows"):
+        to_tensors(snap, torch.zeros(snap.num_nodes + 1, 4))
+
+
+def test_adapter_starts_as_identity_and_has_rank_16_bottleneck() -> None:
+    adapter = Adapter(256, 16)
+    h = torch.randn(5, 256)
+    assert torch.equal(adapter(h), h)
+    assert adapter.down.weight.shape == (16, 256) and adapter.up.weight.shape == (256, 16)
