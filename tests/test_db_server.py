@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -159,3 +160,65 @@ def test_a_second_server_starts_and_stop_leaves_no_process_behind(
     assert not port_answers(server.bolt_port)
     assert server.status().running is False
     assert server.stop() is None
+
+
+def run_cli(*args: str, env: dict[str, str | None]) -> tuple[int, str]:
+    """``gnnsec db <args>`` in-process, with ``env`` on top of a clean NEO4J_* environment."""
+    from click.testing import CliRunner
+
+    from gnnsec.cli.main import cli
+
+    clean: dict[str, str | None] = {name: None for name in ("NEO4J_URI", "NEO4J_USER", "NEO4J_DATABASE")}
+    result = CliRunner(env={**clean, **env}).invoke(cli, ["db", *args])
+    return result.exit_code, result.output
+
+
+def test_cli_status_start_and_init_speak_about_the_running_server(neo4j_server: LocalNeo4j | None) -> None:
+    server = needs_local(neo4j_server)
+    env: dict[str, str | None] = {"GNNSEC_HOME": str(server.home.parent), "NEO4J_PASSWORD": server.password()}
+    code, output = run_cli("status", env=env)
+    assert code == 0, output
+    assert "running" in output and f"bolt://127.0.0.1:{server.bolt_port}" in output and "5.26.19 community" in output
+    code, output = run_cli("start", env=env)
+    assert code == 0, output
+    assert "already running" in output and f"http://127.0.0.1:{server.http_port}/browser/" in output
+    code, output = run_cli("init", env=env)
+    assert code == 0, output
+    statements = len(schema_statements())
+    assert f"Schema applied to bolt://127.0.0.1:{server.bolt_port} (database neo4j): {statements}" in output
+
+
+def test_cli_start_uses_an_answering_neo4j_uri_and_refuses_a_silent_one(
+    neo4j_server: LocalNeo4j | None, tmp_path: Path
+) -> None:
+    server = needs_local(neo4j_server)
+    env: dict[str, str | None] = {
+        "GNNSEC_HOME": str(tmp_path),
+        "NEO4J_URI": server.bolt_uri,
+        "NEO4J_PASSWORD": server.password(),
+    }
+    code, output = run_cli("start", env=env)
+    assert code == 0, output
+    assert "answers: gnnsec uses that server and does not start its own" in output
+    assert not (tmp_path / "neo4j").exists()
+    with socket.socket() as probe:  # a port nobody listens on: bound but never listening
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+        code, output = run_cli("start", env={**env, "NEO4J_URI": f"bolt://127.0.0.1:{dead_port}"})
+    assert code == 1
+    assert "is set but nothing answers there" in output
+
+
+def test_a_server_that_dies_at_start_is_reported_with_the_tail_of_its_log(
+    throwaway_server: Callable[..., LocalNeo4j], tmp_path: Path
+) -> None:
+    server = throwaway_server(tmp_path / "neo4j", heap="256m", pagecache="64m")
+    (server.data_dir).mkdir(parents=True)
+    (server.data_dir / "databases").write_text("a file where Neo4j needs a directory\n")
+    with pytest.raises(Exception, match=r"exited during start-up\. Last lines of .*console\.log") as caught:
+        server.start()
+    assert "ERROR Failed to start Neo4j" in str(caught.value)
+    assert f"FileAlreadyExistsException: {server.data_dir / 'databases'}" in str(caught.value)
+    assert "\tat " not in str(caught.value)
+    assert server_processes(server.home) == []
+    assert not server.pid_file.exists()

@@ -83,6 +83,7 @@ JVM_FLAGS: tuple[str, ...] = (
 _MEMORY_SIZE = re.compile(r"^[1-9][0-9]*[kmgKMG]?$")
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?[^"]*"')
 _PLUGIN_JAR_PREFIXES = ("apoc-",)
+_STACK_FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
 
 Progress = Callable[[str], None]
 
@@ -623,7 +624,9 @@ class LocalNeo4j:
                 text = handle.read().decode(errors="replace")
         except OSError:
             return "(no log)"
-        return "\n".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+        # Java stack frames drown the causes ("Caused by: ..."); keep the lines a person can act on.
+        readable = [line for line in text.strip().splitlines() if not _STACK_FRAME.match(line)]
+        return "\n".join(readable[-lines:]) or "(empty log)"
 
     def start(self, progress: Progress = _quiet) -> ServerStatus:
         """Start the server unless it already runs; return once Bolt answers with our password."""
