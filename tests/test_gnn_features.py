@@ -96,7 +96,7 @@ def test_spec_rebuilds_the_same_columns_on_new_data_and_unseen_categories_land_i
     b = build_features(new, restored)
     assert a.shape == (new.num_nodes, MAX_FDIM)
     assert np.array_equal(a, b)
-    vm = [i for i, p in enumerate(new.node_props) if "instance_type" in p][0]
+    vm = next(i for i, p in enumerate(new.node_props) if "instance_type" in p)
     cols = [j for j, c in enumerate(spec.columns) if c.startswith("cat:instance_type#")]
     assert a[vm, cols].sum() == 1.0
     assert cols[stable_bucket("instance_type", "x9.superhuge", spec.cat_buckets)] == cols[0] + int(

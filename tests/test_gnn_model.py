@@ -17,7 +17,8 @@ from gnnsec.gnn.model import (
 
 def _graph(n: int = 20, e: int = 60) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    return torch.randn(n, 64, generator=g), torch.randint(0, n, (2, e), generator=g), torch.randint(0, 40, (e,), generator=g)
+    x = torch.randn(n, 64, generator=g)
+    return x, torch.randint(0, n, (2, e), generator=g), torch.randint(0, 40, (e,), generator=g)
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)

@@ -95,7 +95,7 @@ def test_adapter_only_fine_tuning_changes_only_adapter_parameters() -> None:
 
 
 def test_supervised_head_is_added_and_trained_when_labels_exist() -> None:
-    snap, injected = make_estate(communities=3, injected=2, seed=0, with_labels=True)
+    snap, _ = make_estate(communities=3, injected=2, seed=0, with_labels=True)
     model, result, _ = fit(snap, tiny_train_config(epochs=5, patience=100))
     assert model.classifier is not None
     assert any(e.supervised_loss > 0 for e in result.epochs)

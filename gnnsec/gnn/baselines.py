@@ -7,6 +7,8 @@ with the same input projection and depth, so a difference in the ablation is the
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
@@ -16,7 +18,7 @@ from gnnsec.gnn.layers import RelationPlan
 
 def _dims(hidden_dim: int, out_dim: int, num_layers: int) -> list[tuple[int, int]]:
     sizes = [hidden_dim] * num_layers + [out_dim]
-    return list(zip(sizes[:-1], sizes[1:], strict=True))
+    return list(pairwise(sizes))
 
 
 class _HomogeneousEncoder(nn.Module):

@@ -11,7 +11,8 @@ where kNN runs over the benign *reference* embeddings of label L (training embed
 cap), :math:`\bar d_L` is the mean kNN distance within the reference set (MAGIC's standardisation, so
 labels with loose and tight clusters compare), :math:`e_i` the masked feature-reconstruction error and
 :math:`\mu_L, \sigma_L` its reference mean and deviation. A reference node never counts as its own
-neighbour (matched by uid), so a training node that reappears is judged against the others.
+neighbour (matched by uid), so a training node that reappears is judged against the others; nodes added
+by analyst feedback do match themselves.
 
 Calibration: :math:`\hat F_L(s_i)`, the empirical CDF of :math:`s` over a held-out *calibration* part of
 the benign reference (disjoint from the kNN reference, never the data being judged): 0.99 means "more
@@ -61,6 +62,7 @@ class DetectorConfig:
 class _Reference:
     z: torch.Tensor  # [M, d]
     uids: list[str]
+    from_training: list[bool]  # training entries never match their own uid; analyst feedback entries do
     mean_knn: float
     recon_mean: float
     recon_std: float
@@ -113,7 +115,8 @@ def _knn_mean_distance(
     """Mean distance of each query row to its k nearest reference rows, the same uid excluded."""
     if query.shape[0] == 0:
         return torch.zeros(0)
-    position = {uid: i for i, uid in enumerate(ref.uids)}
+    position = {uid: i for i, (uid, own_excluded) in enumerate(zip(ref.uids, ref.from_training, strict=True))
+                if own_excluded}
     own = torch.tensor([position.get(uid, -1) for uid in query_uids], dtype=torch.long)
     out = []
     for start in range(0, query.shape[0], chunk):
@@ -164,17 +167,19 @@ class Detector:
                 cal, ref = rows[is_cal[rows]][: config.reference_cap], rows[~is_cal[rows]][: config.reference_cap]
             else:
                 rows = rows[: config.reference_cap]
-                n_cal = int(round(config.calibration_fraction * rows.size))
+                n_cal = round(config.calibration_fraction * rows.size)
                 cal, ref = rows[:n_cal], rows[n_cal:]
             if ref.size < config.min_reference or cal.size < 1:
                 continue
             rows = np.concatenate([ref, cal])
             references[name] = detector._reference(benign, ref, rows)
-            raw = detector._raw(name, torch.from_numpy(benign.z[cal]), benign.recon_error[cal], [benign.node_uid[i] for i in cal])
+            cal_uids = [benign.node_uid[i] for i in cal]
+            raw = detector._raw(name, torch.from_numpy(benign.z[cal]), benign.recon_error[cal], cal_uids)
             references[name].calibration = np.sort(raw)
         if POOLED not in references:
             raise ValueError(
-                f"too few benign nodes for a reference: need at least {config.min_reference + 1}, got {len(benign.node_uid)}"
+                f"too few benign nodes for a reference: need at least {config.min_reference + 1}, "
+                f"got {len(benign.node_uid)}"
             )
         return detector
 
@@ -184,6 +189,7 @@ class Detector:
         reference = _Reference(
             z=z,
             uids=uids,
+            from_training=[True] * len(uids),
             mean_knn=1.0,
             recon_mean=float(emb.recon_error[ref_rows].mean()),
             recon_std=float(emb.recon_error[ref_rows].std()) or 1.0,
@@ -199,7 +205,8 @@ class Detector:
         """Analyst-confirmed benign nodes join the kNN reference (MAGIC's model adaptation).
 
         Calibration stays on the original held-out set, so scores stay comparable across feedback;
-        the reference stays capped by random subsampling.
+        the reference stays capped by random subsampling. Unlike training entries, a feedback entry may
+        match its own uid: "this node, as it looks now, is normal" is exactly what the analyst said.
         """
         rng = np.random.default_rng(self.config.seed + len(benign.node_uid))
         for name, ref in list(self.references.items()):
@@ -210,10 +217,11 @@ class Detector:
                 continue
             z = torch.cat([ref.z, torch.from_numpy(benign.z[rows]).float()])
             uids = ref.uids + [benign.node_uid[i] for i in rows]
+            origin = ref.from_training + [False] * rows.size
             if z.shape[0] > self.config.reference_cap:
                 keep = np.sort(rng.permutation(z.shape[0])[: self.config.reference_cap])
-                z, uids = z[torch.from_numpy(keep)], [uids[i] for i in keep]
-            ref.z, ref.uids = z, uids
+                z, uids, origin = z[torch.from_numpy(keep)], [uids[i] for i in keep], [origin[i] for i in keep]
+            ref.z, ref.uids, ref.from_training = z, uids, origin
             within = _knn_mean_distance(z, uids, ref, self.config.k, self.config.chunk)
             ref.mean_knn = float(within.mean()) if float(within.mean()) > 1e-12 else 1.0
 
@@ -237,7 +245,7 @@ class Detector:
         null_rate = np.zeros(n)
         for lid in np.unique(emb.node_label):
             rows = np.nonzero(emb.node_label == lid)[0]
-            name, ref = self._reference_for(NODE_LABELS[int(lid)])
+            _, ref = self._reference_for(NODE_LABELS[int(lid)])
             z = torch.from_numpy(emb.z[rows])
             uids = [emb.node_uid[i] for i in rows]
             d = _knn_mean_distance(z.float(), uids, ref, self.config.k, self.config.chunk).numpy() / ref.mean_knn
@@ -261,7 +269,7 @@ class Detector:
         n = scores.score.size
         p = self.config.top_fraction
         k = int(scores.exceeds_top.sum())
-        top = max(1, int(math.ceil(p * n)))
+        top = max(1, math.ceil(p * n))
         top_mean = float(np.sort(scores.score)[-top:].mean()) if n else 0.0
         expected = float(scores.null_rate.sum())
         sd = math.sqrt(max(float((scores.null_rate * (1 - scores.null_rate)).sum()), 1e-12))
@@ -317,6 +325,7 @@ class Detector:
                 name: {
                     "z": ref.z.contiguous(),
                     "uids": list(ref.uids),
+                    "from_training": list(ref.from_training),
                     "mean_knn": ref.mean_knn,
                     "recon_mean": ref.recon_mean,
                     "recon_std": ref.recon_std,
@@ -334,6 +343,7 @@ class Detector:
             name: _Reference(
                 z=r["z"].float().cpu(),
                 uids=list(r["uids"]),
+                from_training=[bool(v) for v in r["from_training"]],
                 mean_knn=float(r["mean_knn"]),
                 recon_mean=float(r["recon_mean"]),
                 recon_std=float(r["recon_std"]),

@@ -139,7 +139,8 @@ class RelationalConv(nn.Module):
                 messages = transformed[group.src_inverse] * group.norm.unsqueeze(1)
                 out.index_add_(0, group.dst, messages)
             else:
-                summed = x.new_zeros(group.unique_dst.numel(), self.in_dim).index_add(0, group.dst_inverse, x[group.src])
+                summed = x.new_zeros(group.unique_dst.numel(), self.in_dim)
+                summed.index_add_(0, group.dst_inverse, x[group.src])
                 means = summed / group.dst_count.unsqueeze(1)
                 out.index_add_(0, group.unique_dst, means @ w)
         return out

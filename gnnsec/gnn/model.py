@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import torch
 from torch import nn
 
-from gnnsec.gnn.baselines import GATEncoder, GCNEncoder, MLPEncoder, SAGEEncoder
 from gnnsec.gnn.data import NUM_ENCODER_RELATIONS
 from gnnsec.gnn.decoders import DistMultDecoder, FeatureDecoder
 from gnnsec.gnn.features import MAX_FDIM
@@ -71,7 +71,7 @@ class HeteroRGCNEncoder(nn.Module):
         self.norms = nn.ModuleList()
         self.residuals = nn.ModuleList()
         self.adapters = nn.ModuleDict()
-        for layer, (i, o) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        for layer, (i, o) in enumerate(pairwise(sizes)):
             self.convs.append(RelationalConv(i, o, c.num_relations, c.num_bases))
             self.norms.append(nn.LayerNorm(o) if c.layer_norm else nn.Identity())
             self.residuals.append(nn.Identity() if i == o else nn.Linear(i, o, bias=False))
@@ -93,9 +93,8 @@ class HeteroRGCNEncoder(nn.Module):
             if layer < last:
                 m = self.dropout(self.activation(m))
             h = m + residual(h)
-            adapter = self.adapters[str(layer)] if str(layer) in self.adapters else None
-            if adapter is not None:
-                h = adapter(h)
+            if str(layer) in self.adapters:
+                h = self.adapters[str(layer)](h)
         return h
 
 
@@ -104,6 +103,9 @@ def build_encoder(config: ModelConfig) -> nn.Module:
     c = config
     if c.kind == "rgcn":
         return HeteroRGCNEncoder(c)
+    # imported here: torch-geometric takes seconds to import and the primary model does not need it
+    from gnnsec.gnn.baselines import GATEncoder, GCNEncoder, MLPEncoder, SAGEEncoder
+
     baselines = {"gcn": GCNEncoder, "gat": GATEncoder, "sage": SAGEEncoder, "mlp": MLPEncoder}
     if c.kind not in baselines:
         raise ValueError(f"unknown model kind {c.kind!r}; known: {', '.join(MODEL_KINDS)}")

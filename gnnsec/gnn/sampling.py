@@ -11,9 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-import torch_geometric.typing
-from torch_geometric.data import Data
-from torch_geometric.loader import NeighborLoader
 
 
 @dataclass(slots=True)
@@ -27,6 +24,8 @@ class SampledSubgraph:
 
 
 def pyg_sampler_available() -> bool:
+    import torch_geometric.typing  # imported lazily: seconds of import time that full-batch runs never need
+
     return bool(torch_geometric.typing.WITH_PYG_LIB or torch_geometric.typing.WITH_TORCH_SPARSE)
 
 
@@ -95,6 +94,9 @@ def iterate_subgraphs(
     if use_pyg is None:
         use_pyg = pyg_sampler_available()
     if use_pyg:
+        from torch_geometric.data import Data
+        from torch_geometric.loader import NeighborLoader
+
         data = Data(edge_index=edge_index, edge_type=edge_type, num_nodes=num_nodes)
         data.n_id = torch.arange(num_nodes)
         loader = NeighborLoader(

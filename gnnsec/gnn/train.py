@@ -190,9 +190,9 @@ class _Split:
 def _split(graph: GraphTensors, snapshot: Snapshot, config: TrainConfig, generator: torch.Generator) -> _Split:
     n, e = graph.num_nodes, int(graph.edge_type.numel())
     node_perm = torch.randperm(n, generator=generator)
-    n_val = int(round(config.val_node_fraction * n)) if n > 1 else 0
+    n_val = round(config.val_node_fraction * n) if n > 1 else 0
     edge_perm = torch.randperm(e, generator=generator)
-    e_val = int(round(config.val_edge_fraction * e)) if e > 1 else 0
+    e_val = round(config.val_edge_fraction * e) if e > 1 else 0
     targets = torch.full((n,), float("nan"))
     labels = snapshot.meta.get("labels") or {}
     if labels:
@@ -279,7 +279,7 @@ class _Objective:
 
 
 def _subset(mask_size: float, nodes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    count = max(1, int(round(mask_size * nodes.numel()))) if nodes.numel() else 0
+    count = max(1, round(mask_size * nodes.numel())) if nodes.numel() else 0
     return nodes[torch.randperm(nodes.numel(), generator=generator)[:count]]
 
 
@@ -336,7 +336,9 @@ def fit(
 
     x = graph.x.to(device)
     targets = split.targets.to(device)
-    full_plan = None if minibatch else RelationPlan.build(train_index.to(device), train_type.to(device), graph.num_nodes)
+    full_plan = (
+        None if minibatch else RelationPlan.build(train_index.to(device), train_type.to(device), graph.num_nodes)
+    )
     best_state: dict[str, torch.Tensor] | None = None
     bad_epochs = 0
     for epoch in range(config.epochs):
@@ -397,7 +399,9 @@ class _StepLoss:
     supervised: float
 
 
-def _optimise(losses: _Losses, optimiser: torch.optim.Optimizer, params: list[torch.nn.Parameter], clip: float) -> _StepLoss:
+def _optimise(
+    losses: _Losses, optimiser: torch.optim.Optimizer, params: list[torch.nn.Parameter], clip: float
+) -> _StepLoss:
     optimiser.zero_grad(set_to_none=True)
     losses.total.backward()
     torch.nn.utils.clip_grad_norm_(params, clip)
