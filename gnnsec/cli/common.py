@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import click
 from rich.console import Console
@@ -26,18 +27,20 @@ def parse_duration(text: str) -> timedelta:
 
 
 @contextmanager
-def connected(database: str | None = None) -> Iterator[tuple[object, str]]:
+def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[Any, str]]:
     """Open a driver to the configured Neo4j (``NEO4J_URI`` or the local ``gnnsec db``).
 
     Yields ``(driver, database)``; connection problems become a ``ClickException`` that says
     how to fix them.
     """
-    from gnnsec.graphdb.session import Neo4jUnavailable, open_driver, resolve_settings
+    from gnnsec.graphdb.session import GraphDBError, apply_schema, open_driver, resolve_settings
 
     try:
         settings = resolve_settings()
         driver = open_driver(settings)
-    except Neo4jUnavailable as exc:
+        if ensure_schema:
+            apply_schema(driver, database or settings.database)
+    except GraphDBError as exc:
         raise click.ClickException(str(exc)) from None
     try:
         yield driver, database or settings.database

@@ -23,14 +23,15 @@ class RichIngestProgress:
         self.progress = progress
         self.files: TaskID | None = None
         self.current: TaskID | None = None
+        self.label = ""
 
     def start_item(self, item: WorkItem, index: int, total: int) -> None:
         if self.files is None:
             self.files = self.progress.add_task("files", total=total)
         if self.current is not None:
             self.progress.remove_task(self.current)
-        name = item.path.name or str(item.path)
-        self.current = self.progress.add_task(f"[cyan]{item.source}[/] {name}: reading", total=None)
+        self.label = f"[cyan]{item.source}[/] {item.path.name or item.path}"
+        self.current = self.progress.add_task(f"{self.label}: reading", total=None)
 
     def advance_records(self, count: int) -> None:
         if self.current is not None:
@@ -38,9 +39,7 @@ class RichIngestProgress:
 
     def start_writing(self, rows: int) -> None:
         if self.current is not None:
-            task = self.progress.tasks[self.current]
-            self.progress.update(self.current, description=task.description.replace("reading", "writing"),
-                                 total=rows, completed=0)
+            self.progress.update(self.current, description=f"{self.label}: writing", total=rows, completed=0)
 
     def advance_rows(self, count: int) -> None:
         if self.current is not None:
@@ -101,7 +100,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     if dry_run:
         _dry_run(items, aggregation, skip_bad)
         return
-    with connected() as (driver, database):
+    with connected(ensure_schema=True) as (driver, database):
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console, transient=True) as bar:
             try:

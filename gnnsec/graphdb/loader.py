@@ -171,46 +171,72 @@ def write_staging(
         key = (edge.src.label, edge.type, edge.dst.label, edge.window is not None)
         edge_rows[key].append(_edge_row(edge, batch_id, staging.source, window_seconds))
 
-    with driver.session(database=database) as session:
-        for label in sorted(node_rows):
-            query = node_query(label)
-            for chunk in _chunks(node_rows[label], batch_size):
-                created = session.execute_write(_run_counted, query, chunk, "nodes_created")
-                counts.nodes_created[label] += created
-                counts.nodes_matched[label] += len(chunk) - created
-                if progress:
-                    progress(len(chunk))
-        for key in sorted(edge_rows):
-            source_label, rel_type, target_label, aggregated = key
-            query = (
-                activity_relationship_query(source_label, rel_type, target_label)
-                if aggregated
-                else inventory_relationship_query(source_label, rel_type, target_label)
-            )
-            for chunk in _chunks(edge_rows[key], batch_size):
-                created = session.execute_write(_run_counted, query, chunk, "relationships_created")
-                counts.relationships_created[rel_type] += created
-                counts.relationships_matched[rel_type] += len(chunk) - created
-                if progress:
-                    progress(len(chunk))
-        session.execute_write(
-            _record_batch,
-            {
-                "batch_id": batch_id,
-                "source": staging.source,
-                "records": staging.records,
-                "events": staging.events,
-                "nodes": len(staging.nodes),
-                "relationships": len(staging.edges),
-                "at": datetime.now(UTC),
-            },
+    # Units of work in dependency order (nodes before the relationships that MATCH them), packed
+    # into transactions of about ``batch_size`` rows: a small file is one atomic transaction, a
+    # large one a sequence of bounded ones.
+    units: list[_Unit] = []
+    for label in sorted(node_rows):
+        query = node_query(label)
+        units.extend(_Unit("node", label, query, chunk) for chunk in _chunks(node_rows[label], batch_size))
+    for key in sorted(edge_rows):
+        source_label, rel_type, target_label, aggregated = key
+        query = (
+            activity_relationship_query(source_label, rel_type, target_label)
+            if aggregated
+            else inventory_relationship_query(source_label, rel_type, target_label)
         )
+        units.extend(_Unit("relationship", rel_type, query, chunk) for chunk in _chunks(edge_rows[key], batch_size))
+    batch = {
+        "batch_id": batch_id,
+        "source": staging.source,
+        "records": staging.records,
+        "events": staging.events,
+        "nodes": len(staging.nodes),
+        "relationships": len(staging.edges),
+        "at": datetime.now(UTC),
+    }
+    transactions: list[list[_Unit]] = [[]]
+    rows_in_last = 0
+    for unit in units:
+        if transactions[-1] and rows_in_last + len(unit.rows) > batch_size:
+            transactions.append([])
+            rows_in_last = 0
+        transactions[-1].append(unit)
+        rows_in_last += len(unit.rows)
+    with driver.session(database=database) as session:
+        for index, group in enumerate(transactions):
+            last = index == len(transactions) - 1
+            created = session.execute_write(_run_units, group, batch if last else None)
+            for unit, made in zip(group, created, strict=True):
+                if unit.kind == "node":
+                    counts.nodes_created[unit.key] += made
+                    counts.nodes_matched[unit.key] += len(unit.rows) - made
+                else:
+                    counts.relationships_created[unit.key] += made
+                    counts.relationships_matched[unit.key] += len(unit.rows) - made
+            if progress:
+                progress(sum(len(unit.rows) for unit in group))
     return counts
 
 
-def _run_counted(tx: ManagedTransaction, query: str, rows: Sequence[dict[str, Any]], counter: str) -> int:
-    summary = tx.run(query, rows=list(rows)).consume()
-    return int(getattr(summary.counters, counter))
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    kind: str  # "node" | "relationship"
+    key: str  # label or relationship type, for the counts
+    query: str
+    rows: Sequence[dict[str, Any]]
+
+
+def _run_units(tx: ManagedTransaction, units: list[_Unit], batch: dict[str, Any] | None) -> list[int]:
+    """Run a group of units in one transaction; returns how many nodes/relationships each created."""
+    created = []
+    for unit in units:
+        summary = tx.run(unit.query, rows=list(unit.rows)).consume()
+        counter = "nodes_created" if unit.kind == "node" else "relationships_created"
+        created.append(int(getattr(summary.counters, counter)))
+    if batch is not None:
+        _record_batch(tx, batch)
+    return created
 
 
 def _record_batch(tx: ManagedTransaction, batch: dict[str, Any]) -> None:
