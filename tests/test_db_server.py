@@ -95,6 +95,11 @@ def test_the_browser_is_served_at_slash_browser(neo4j_server: LocalNeo4j | None)
         assert response.headers.get_content_type() == "text/html"
         page = response.read().decode()
     assert "<title>Neo4j Browser</title>" in page
+    app_script = re.search(r'src="(app-[0-9a-f]+\.js)"', page)
+    assert app_script is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/browser/{app_script.group(1)}") as script:
+        assert script.status == 200
+        assert len(script.read()) > 10_000
 
 
 def test_apoc_is_installed(driver: neo4j.Driver, neo4j_server: LocalNeo4j | None) -> None:

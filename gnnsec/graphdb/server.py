@@ -304,25 +304,54 @@ def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bo
         return False
 
 
+def _is_zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        if stat.parent.exists():
+            return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+        return out.stdout.strip().startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (our own exited children are reaped first)."""
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
 def process_cmdline(pid: int) -> list[str] | None:
-    """The argv of a live (non-zombie) process, or None when it is gone."""
+    """The argv of a live process, or None when it is gone or cannot be read."""
+    for attempt in range(3):
+        if not pid_alive(pid):
+            return None
+        argv = _read_cmdline(pid)
+        if argv:
+            return argv
+        time.sleep(0.05 * (attempt + 1))  # /proc/<pid>/cmdline reads empty for a moment around exec
+    return None
+
+
+def _read_cmdline(pid: int) -> list[str]:
     proc = Path(f"/proc/{pid}")
     if Path("/proc/self").exists():
         try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return None
             raw = (proc / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            return None
-        return [part.decode(errors="replace") for part in raw.split(b"\0") if part] or None
+        except OSError:
+            return []
+        return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
     try:  # no /proc (macOS): ask ps
-        out = subprocess.run(["ps", "-ww", "-o", "stat=,args=", "-p", str(pid)], capture_output=True, text=True)
+        out = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
     except OSError:
-        return None
-    fields = out.stdout.strip().split()
-    if out.returncode != 0 or not fields or fields[0].startswith("Z"):
-        return None
-    return fields[1:]
+        return []
+    return out.stdout.split() if out.returncode == 0 else []
 
 
 def _reap(pid: int) -> None:
@@ -333,13 +362,11 @@ def _reap(pid: int) -> None:
 
 def _wait_for_exit(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while True:
-        _reap(pid)
-        if process_cmdline(pid) is None:
-            return True
+    while pid_alive(pid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.2)
+    return True
 
 
 def _validate_memory(name: str, value: str) -> str:
@@ -731,9 +758,13 @@ class LocalNeo4j:
                 raise Neo4jServerError(f"database {settings.database!r} did not come online; see {self.logs_dir}")
             time.sleep(0.5)
 
+    def _owns_child(self, pid: int) -> bool:
+        """True when ``pid`` is the process this object launched (so no command-line check is needed)."""
+        return self._process is not None and self._process.pid == pid
+
     def _check_alive(self, pid: int, log_offset: int) -> None:
-        _reap(pid)
-        if process_cmdline(pid) is None:
+        exited = self._process.poll() is not None if self._owns_child(pid) else not pid_alive(pid)  # type: ignore[union-attr]
+        if exited:
             self.pid_file.unlink(missing_ok=True)
             raise Neo4jServerError(
                 f"Neo4j (pid {pid}) exited during start-up. Last lines of {self.console_log}:\n"
@@ -775,7 +806,8 @@ class LocalNeo4j:
         return pid
 
     def _terminate(self, pid: int, timeout: float) -> None:
-        if self._is_our_server(pid):
+        """SIGTERM, wait up to ``timeout``, then SIGKILL: only our own child or this home's server."""
+        if self._owns_child(pid) or self._is_our_server(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             if not _wait_for_exit(pid, timeout):
@@ -783,9 +815,9 @@ class LocalNeo4j:
                     os.kill(pid, signal.SIGKILL)
                 if not _wait_for_exit(pid, 15):
                     raise Neo4jServerError(f"Neo4j (pid {pid}) survived SIGKILL; check `ps -p {pid}`")
-        if self._process is not None and self._process.pid == pid:
-            with contextlib.suppress(ChildProcessError):
-                self._process.wait(timeout=1)
+        if self._owns_child(pid):
+            with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
+                self._process.wait(timeout=5)  # type: ignore[union-attr]
             self._process = None
         self.pid_file.unlink(missing_ok=True)
 
