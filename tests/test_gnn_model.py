@@ -85,3 +85,15 @@ def test_freeze_refuses_models_without_adapters() -> None:
 def test_unknown_model_kind_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown model kind 'rgnn'"):
         GraphAutoencoder(ModelConfig(kind="rgnn"))
+
+
+def test_input_projection_skipping_the_padding_equals_the_full_product() -> None:
+    from gnnsec.gnn.layers import InputProjection
+
+    proj = InputProjection(64, 8, active_dim=10)
+    x = torch.zeros(4, 64)
+    x[:, :10] = torch.randn(4, 10)
+    assert torch.allclose(proj(x), torch.nn.functional.linear(x, proj.weight, proj.bias), atol=1e-6)
+    decoder = GraphAutoencoder(ModelConfig(in_dim=64, active_dim=10, hidden_dim=8, out_dim=4)).feature_decoder
+    out = decoder(torch.randn(3, 4))
+    assert out.shape == (3, 64) and torch.all(out[:, 10:] == 0) and torch.any(out[:, :10] != 0)

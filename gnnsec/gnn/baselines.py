@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 
-from gnnsec.gnn.layers import RelationPlan
+from gnnsec.gnn.layers import InputProjection, RelationPlan
 
 
 def _dims(hidden_dim: int, out_dim: int, num_layers: int) -> list[tuple[int, int]]:
@@ -24,9 +24,11 @@ def _dims(hidden_dim: int, out_dim: int, num_layers: int) -> list[tuple[int, int
 class _HomogeneousEncoder(nn.Module):
     """Input projection, then PyG layers with ReLU/dropout between them."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, dropout: float) -> None:
+    def __init__(
+        self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, dropout: float, active_dim: int | None = None
+    ) -> None:
         super().__init__()
-        self.input_proj = nn.Linear(in_dim, hidden_dim)
+        self.input_proj = InputProjection(in_dim, hidden_dim, active_dim)
         self.convs = nn.ModuleList(self.make_conv(i, o) for i, o in _dims(hidden_dim, out_dim, num_layers))
         self.dropout = nn.Dropout(dropout)
         self.out_dim = out_dim
@@ -69,9 +71,11 @@ class SAGEEncoder(_HomogeneousEncoder):
 class MLPEncoder(nn.Module):
     """Feature-only: no message passing at all. A graph model has to beat this to justify itself."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, dropout: float) -> None:
+    def __init__(
+        self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, dropout: float, active_dim: int | None = None
+    ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Linear(in_dim, hidden_dim), nn.ReLU()]
+        layers: list[nn.Module] = [InputProjection(in_dim, hidden_dim, active_dim), nn.ReLU()]
         for i, o in _dims(hidden_dim, out_dim, num_layers):
             layers += [nn.Dropout(dropout), nn.Linear(i, o), nn.ReLU()]
         self.net = nn.Sequential(*layers[:-1])

@@ -34,9 +34,16 @@ class FeatureDecoder(nn.Module):
     the node, i.e. how typical the node is of its surroundings.
     """
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, active_dim: int | None = None) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+        self.out_dim = out_dim
+        self.active_dim = min(active_dim or out_dim, out_dim)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+        """``[n, out_dim]``; columns beyond ``active_dim`` are the feature padding and are exactly 0."""
+        hidden = self.net[1](self.net[0](z))
+        last: nn.Linear = self.net[2]
+        a = self.active_dim
+        out = nn.functional.linear(hidden, last.weight[:a], last.bias[:a])
+        return nn.functional.pad(out, (0, self.out_dim - a)) if a < self.out_dim else out

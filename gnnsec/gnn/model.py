@@ -12,7 +12,7 @@ from torch import nn
 from gnnsec.gnn.data import NUM_ENCODER_RELATIONS
 from gnnsec.gnn.decoders import DistMultDecoder, FeatureDecoder
 from gnnsec.gnn.features import MAX_FDIM
-from gnnsec.gnn.layers import Adapter, RelationalConv, RelationPlan
+from gnnsec.gnn.layers import Adapter, InputProjection, RelationalConv, RelationPlan
 from gnnsec.schema import NUM_RELATIONS
 
 MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
@@ -24,6 +24,7 @@ class ModelConfig:
 
     kind: str = "rgcn"
     in_dim: int = MAX_FDIM
+    active_dim: int | None = None  # real (non-padding) feature columns; set from the FeatureSpec by fit()
     hidden_dim: int = 256
     out_dim: int = 128
     num_layers: int = 3
@@ -65,7 +66,7 @@ class HeteroRGCNEncoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         c = config
-        self.input_proj = nn.Linear(c.in_dim, c.hidden_dim)
+        self.input_proj = InputProjection(c.in_dim, c.hidden_dim, c.active_dim)
         sizes = [c.hidden_dim] * c.num_layers + [c.out_dim]
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
@@ -109,7 +110,7 @@ def build_encoder(config: ModelConfig) -> nn.Module:
     baselines = {"gcn": GCNEncoder, "gat": GATEncoder, "sage": SAGEEncoder, "mlp": MLPEncoder}
     if c.kind not in baselines:
         raise ValueError(f"unknown model kind {c.kind!r}; known: {', '.join(MODEL_KINDS)}")
-    return baselines[c.kind](c.in_dim, c.hidden_dim, c.out_dim, c.num_layers, c.dropout)
+    return baselines[c.kind](c.in_dim, c.hidden_dim, c.out_dim, c.num_layers, c.dropout, c.active_dim)
 
 
 class GraphAutoencoder(nn.Module):
@@ -121,7 +122,9 @@ class GraphAutoencoder(nn.Module):
         self.config = config
         self.encoder = build_encoder(config)
         self.mask_token = nn.Parameter(torch.zeros(1, config.in_dim))
-        self.feature_decoder = FeatureDecoder(config.out_dim, config.decoder_hidden_dim, config.in_dim)
+        self.feature_decoder = FeatureDecoder(
+            config.out_dim, config.decoder_hidden_dim, config.in_dim, config.active_dim
+        )
         self.distmult = DistMultDecoder(config.out_dim, NUM_RELATIONS)
         self.classifier = nn.Linear(config.out_dim, 1) if config.supervised else None
 

@@ -308,7 +308,9 @@ def fit(
     split = _split(graph, snapshot, config, generator)
     if model is None:
         labelled = split.labelled.numel() > 0
-        model_config = dataclasses.replace(config.model, in_dim=spec.max_fdim, supervised=labelled)
+        model_config = dataclasses.replace(
+            config.model, in_dim=spec.max_fdim, active_dim=spec.width, supervised=labelled
+        )
         model = GraphAutoencoder(model_config)
     if adapt:
         freeze_all_but_adapters(model)
