@@ -113,3 +113,26 @@ def test_adapter_starts_as_identity_and_has_rank_16_bottleneck() -> None:
     h = torch.randn(5, 256)
     assert torch.equal(adapter(h), h)
     assert adapter.down.weight.shape == (16, 256) and adapter.up.weight.shape == (256, 16)
+
+
+def test_edge_chunking_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gnnsec.gnn.layers as layers
+
+    x, ei, et = _random_graph(15, 90, 3, seed=4)
+    conv = RelationalConv(8, 4, 3)
+    with torch.no_grad():
+        whole = conv(x, ei, et)
+        monkeypatch.setattr(layers, "EDGE_CHUNK", 7)
+        assert torch.allclose(conv(x, ei, et), whole, atol=1e-5)
+
+
+def test_pyg_data_carries_message_passing_edges_and_types() -> None:
+    from gnn_helpers import make_estate
+
+    from gnnsec.gnn.data import to_pyg_data
+
+    snap, _ = make_estate(communities=1, users_per_community=2)
+    graph = to_tensors(snap, torch.zeros(snap.num_nodes, 4))
+    data = to_pyg_data(graph)
+    assert data.num_nodes == snap.num_nodes and data.edge_index.shape == (2, 2 * snap.num_edges)
+    assert int(data.edge_type.max()) >= NUM_RELATIONS

@@ -8,6 +8,7 @@ roles it assumes), so every schema relation ``r`` (0..19) gets an inverse ``r + 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,6 +50,16 @@ class GraphTensors:
         return GraphTensors(*(t.to(device) for t in (
             self.x, self.node_label, self.edge_index, self.edge_type, self.mp_edge_index, self.mp_edge_type
         )))
+
+
+def to_pyg_data(graph: GraphTensors) -> Any:
+    """A ``torch_geometric.data.Data`` with the message-passing edges and ``edge_type`` (PyG loaders)."""
+    from torch_geometric.data import Data  # lazy: torch-geometric costs seconds to import
+
+    return Data(
+        x=graph.x, edge_index=graph.mp_edge_index, edge_type=graph.mp_edge_type, node_label=graph.node_label,
+        num_nodes=graph.num_nodes,
+    )
 
 
 def to_tensors(snapshot: Snapshot, features: np.ndarray | torch.Tensor) -> GraphTensors:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+EDGE_CHUNK = 1 << 20
+"""Edges per gather/scatter step: at d = 256 a chunk's message buffer is 1 GiB at most."""
+
 
 @dataclass(slots=True)
 class RelationGroup:
@@ -136,11 +139,15 @@ class RelationalConv(nn.Module):
             w = weights[group.relation]
             if group.transform_sources_first:
                 transformed = x[group.unique_src] @ w
-                messages = transformed[group.src_inverse] * group.norm.unsqueeze(1)
-                out.index_add_(0, group.dst, messages)
+                for start in range(0, group.dst.numel(), EDGE_CHUNK):  # bounds the E_r × d message buffer
+                    part = slice(start, start + EDGE_CHUNK)
+                    messages = transformed[group.src_inverse[part]] * group.norm[part].unsqueeze(1)
+                    out.index_add_(0, group.dst[part], messages)
             else:
                 summed = x.new_zeros(group.unique_dst.numel(), self.in_dim)
-                summed.index_add_(0, group.dst_inverse, x[group.src])
+                for start in range(0, group.src.numel(), EDGE_CHUNK):
+                    part = slice(start, start + EDGE_CHUNK)
+                    summed.index_add_(0, group.dst_inverse[part], x[group.src[part]])
                 means = summed / group.dst_count.unsqueeze(1)
                 out.index_add_(0, group.unique_dst, means @ w)
         return out
