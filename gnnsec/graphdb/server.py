@@ -484,6 +484,10 @@ class LocalNeo4j:
         return self.home / "import"
 
     @property
+    def tmp_dir(self) -> Path:
+        return self.run_dir / "tmp"
+
+    @property
     def pid_file(self) -> Path:
         return self.run_dir / "gnnsec-neo4j.pid"
 
@@ -601,7 +605,8 @@ class LocalNeo4j:
         return header + "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def write_config(self) -> Path:
-        for directory in (self.conf_dir, self.data_dir, self.logs_dir, self.run_dir, self.plugins_dir, self.import_dir):
+        directories = (self.conf_dir, self.data_dir, self.logs_dir, self.run_dir, self.tmp_dir, self.plugins_dir)
+        for directory in (*directories, self.import_dir):
             directory.mkdir(parents=True, exist_ok=True)
         path = self.conf_dir / "neo4j.conf"
         path.write_text(self.neo4j_conf())
@@ -636,6 +641,7 @@ class LocalNeo4j:
             f"-Xms{self.heap}",
             f"-Xmx{self.heap}",
             *JVM_FLAGS,
+            f"-Djava.io.tmpdir={self.tmp_dir}",  # Jetty unpacks the Browser there: keep it inside the home
             "-cp",
             classpath,
             ENTRY_POINT,
