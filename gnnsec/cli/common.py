@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -46,3 +46,30 @@ def connected(database: str | None = None, *, ensure_schema: bool = False) -> It
         yield driver, database or settings.database
     finally:
         driver.close()
+
+
+def window_options(command: Any) -> Any:
+    """``--since``, ``--until``, ``--cloud``, ``--account``: which part of the graph a command uses."""
+    command = click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")(command)
+    command = click.option("--cloud", "clouds", multiple=True, help="Only this cloud: aws, azure, gcp, k8s.")(command)
+    command = click.option("--until", default=None, help="Window end (ISO date/time, exclusive).")(command)
+    return click.option("--since", default=None, help="Window start (ISO date/time) for activity.")(command)
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    if not text:
+        return None
+    from gnnsec.ingest.jsonio import parse_time
+
+    try:
+        return parse_time(text if "T" in text or " " in text else text + "T00:00:00Z")
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date or date-time", param_hint=name) from None
+
+
+def window_filter(since: str | None, until: str | None, clouds: tuple[str, ...] = (),
+                  accounts: tuple[str, ...] = ()) -> Any:
+    from gnnsec.graphdb.export import SnapshotFilter
+
+    return SnapshotFilter(since=_when(since, "--since"), until=_when(until, "--until"), clouds=clouds,
+                          accounts=accounts)

@@ -1,0 +1,97 @@
+"""``gnnsec train``: learn what normal looks like in the graph and save a checkpoint."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gnnsec.cli.common import connected, console, err_console, window_filter, window_options
+from gnnsec.config import models_dir
+
+MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
+
+
+def latest_model_path() -> Path:
+    return models_dir() / "latest.pt"
+
+
+@click.command("train")
+@window_options
+@click.option("--out", "out", type=click.Path(path_type=Path), default=None,
+              help="Checkpoint path. Default: <state>/models/gnnsec-<time>.pt (and latest.pt).")
+@click.option("--kind", type=click.Choice(MODEL_KINDS), default="rgcn", show_default=True, help="Encoder.")
+@click.option("--epochs", default=60, show_default=True, help="Most epochs (early stopping on validation).")
+@click.option("--patience", default=10, show_default=True, help="Epochs without validation gain before stopping.")
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--adapt", "adapt", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Fine-tune only the adapters of this checkpoint on the (new, benign) window.")
+@click.option("--no-feedback-labels", is_flag=True, help="Ignore analyst verdicts (pure self-supervised).")
+def train(since: str | None, until: str | None, clouds: tuple[str, ...], accounts: tuple[str, ...], out: Path | None,
+          kind: str, epochs: int, patience: int, lr: float, seed: int, device: str, adapt: Path | None,
+          no_feedback_labels: bool) -> None:
+    """Train the GNN on a snapshot of the graph (self-supervised, plus analyst labels when present)."""
+    from gnnsec.gnn.checkpoint import load_checkpoint, save_checkpoint
+    from gnnsec.gnn.model import ModelConfig
+    from gnnsec.gnn.train import TrainConfig
+
+    flt = window_filter(since, until, clouds, accounts)
+    config = TrainConfig(model=ModelConfig(kind=kind), epochs=epochs, patience=patience, lr=lr, seed=seed,
+                         device=device)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = out or models_dir() / f"gnnsec-{kind}-{stamp}.pt"
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with connected() as (driver, database), Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("training", total=epochs)
+
+        def on_epoch(stats: object, total: int | None = None) -> None:
+            loss = getattr(stats, "loss", float("nan"))
+            auc = getattr(stats, "val_edge_auc", float("nan"))
+            bar.update(task, advance=1, description=f"training (loss {loss:.3f}, val edge AUC {auc:.3f})")
+
+        try:
+            if adapt is not None:
+                from gnnsec.gnn.pipeline import adapt_checkpoint
+                from gnnsec.graphdb.export import export_snapshot
+
+                snapshot = export_snapshot(driver, flt, database=database)
+                checkpoint, result = adapt_checkpoint(load_checkpoint(adapt, device="cpu"), snapshot, config,
+                                                      progress=on_epoch)
+            else:
+                from gnnsec.workflow import train_from_graph
+
+                checkpoint, result, snapshot = train_from_graph(
+                    driver, flt, config, database=database, use_feedback_labels=not no_feedback_labels,
+                    progress=on_epoch,
+                )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    save_checkpoint(out, checkpoint)
+    if out.resolve() != latest_model_path().resolve():
+        latest_model_path().parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out, latest_model_path())
+
+    table = Table(title=f"Trained {kind} on {snapshot.num_nodes:,} nodes, {snapshot.num_edges:,} relationships")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    best = result.epochs[result.best_epoch] if 0 <= result.best_epoch < len(result.epochs) else None
+    rows = [
+        ("epochs run", str(len(result.epochs))),
+        ("best epoch", str(result.best_epoch)),
+        ("stopped early", str(result.stopped_early)),
+        ("validation loss", f"{result.best_val_loss:.4f}"),
+        ("validation edge AUC", f"{best.val_edge_auc:.3f}" if best else "n/a"),
+        ("mode / device", f"{result.mode} / {result.device}"),
+        ("parameters", f"{result.num_parameters:,} ({result.trainable_parameters:,} trainable)"),
+        ("seconds", f"{result.seconds:.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"checkpoint: [bold]{out}[/] (also {latest_model_path()})")
