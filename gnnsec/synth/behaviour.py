@@ -80,6 +80,8 @@ class BenignBehaviour:
         self.partner_ips = [self.ids.public_ip() for _ in range(2)]
         self.lambda_ips = {f.name: self.ids.public_ip() for a in estate.accounts.values() for f in a.functions}
         self.scheduler_ip = self.ids.public_ip()
+        self.scanners = [self.ids.public_ip() for _ in range(estate.size.internet_clients_per_hour * 30)]
+        """Internet background noise (SSH scanners); a bounded pool so node counts track the size."""
         self.runners: dict[int, list[tuple[str, str]]] = {}
         self.region_hosts: dict[tuple[str, str], list[Instance]] = {}
         for host in estate.all_instances():
@@ -162,7 +164,7 @@ class BenignBehaviour:
                     write: bool, rng: random.Random, factory: RecordFactory, batch: HourBatch) -> None:
         """One everyday API call of a person, drawn from their team's vocabulary."""
         region = rng.choice(account.regions)
-        instances = [i for i in account.instances if i.region == region]
+        instances = self.region_hosts.get((account.account_id, region), [])
         choice = rng.random()
         own_buckets = [b for b in account.buckets if b.name in person.buckets]
         if choice < 0.3 and own_buckets:
@@ -510,7 +512,7 @@ class BenignBehaviour:
                         line = flow_line(account.account_id, host.eni_id, host.private_ip, dst.private_ip, sport, 22,
                                          rng.randint(20, 400), rng.randint(3000, 200_000), start)
                     elif "-bastion-" in host.name:
-                        src = self.ids.public_ip()  # internet background noise: SSH scanners, rejected
+                        src = rng.choice(self.scanners)  # internet background noise: SSH scanners, rejected
                         line = flow_line(account.account_id, host.eni_id, src, host.private_ip, sport, 22, 1, 60,
                                          start, action="REJECT")
                     elif host.region in dbs and rng.random() < 0.5:

@@ -179,7 +179,8 @@ class StolenKey(Campaign):
         if dev.role("etl-dev") not in self.victim.assumable:
             self.victim.assumable.append(dev.role("etl-dev"))
         self.ip = self.ids.public_ip()
-        self.targets = [b for b in prod.buckets if any(k in b.name for k in ("invoices", "backups"))] or prod.buckets
+        self.targets = ([b for b in prod.buckets if any(k in b.name for k in ("invoices", "backups"))]
+                        or prod.buckets)[:3]
         start = self.hour_frac(0.55)
         self.at(start, self.enumerate)
         self.at(start + 1, self.chain_and_exfiltrate)
@@ -412,7 +413,7 @@ class Insider(Campaign):
             by_night.setdefault((h + self.person.tz + 2) // 24, []).append(h)
         chosen = list(by_night.values())[-3:] if estate.hours > 48 else list(by_night.values())[:1]
         self.nights = [h for night in chosen for h in night[1:3]]
-        self.targets = [b for b in prod.buckets if b.name not in self.person.buckets and b.sensitive]
+        self.targets = [b for b in prod.buckets if b.name not in self.person.buckets and b.sensitive][:4]
         for h in self.nights:
             self.at(h, self.download)
         self.at(leaves, self.offboard)

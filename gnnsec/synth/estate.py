@@ -39,8 +39,8 @@ class SizeSpec:
 
 SIZES: dict[str, SizeSpec] = {
     "small": SizeSpec("small", 1, 40, 16, 6, 3, 1, 4, 30, 20, 2, 60),
-    "medium": SizeSpec("medium", 7, 700, 420, 80, 40, 6, 60, 2400, 15, 3, 900),
-    "large": SizeSpec("large", 14, 1600, 900, 160, 80, 10, 120, 5000, 5, 3, 2500),
+    "medium": SizeSpec("medium", 7, 700, 520, 80, 40, 6, 60, 4000, 15, 3, 1100),
+    "large": SizeSpec("large", 14, 1600, 900, 160, 80, 10, 120, 5000, 10, 3, 2500),
 }
 
 BASE_DATE = datetime.fromisoformat("2026-03-02T00:00:00+00:00")
@@ -594,11 +594,12 @@ class EstateBuilder:
                      "security": "FR", "finance-it": "GB"}
         for i in range(self.size.people):
             team, tz, start, end = TEAMS[i % len(TEAMS)]
-            while True:
-                login = f"{rng.choice(FIRST_NAMES)}.{rng.choice(LAST_NAMES)}"
-                if login not in logins:
-                    logins.add(login)
-                    break
+            login = f"{rng.choice(FIRST_NAMES)}.{rng.choice(LAST_NAMES)}"
+            suffix = 2
+            while login in logins:  # more people than name pairs: number the namesakes
+                login = f"{login.rstrip('0123456789')}{suffix}"
+                suffix += 1
+            logins.add(login)
             # Data analysts and some developers keep IAM users in the workload accounts (legacy
             # access keys); everyone else signs in to the security hub and assumes roles.
             if team == "data":

@@ -101,7 +101,7 @@ class RecordFactory:
         return prefix + "".join(alphabet[self.rng.getrandbits(5)] for _ in range(16))
 
     def request_id(self) -> str:
-        return "".join("0123456789ABCDEF"[self.rng.getrandbits(4)] for _ in range(16))
+        return f"{self.rng.getrandbits(64):016X}"
 
     # -- identities ---------------------------------------------------------------------------
 
