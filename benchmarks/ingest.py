@@ -33,10 +33,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.neo4j_for_bench import neo4j_driver  # noqa: E402
-from gnnsec.ingest import get_adapter  # noqa: E402
-from gnnsec.ingest.base import Edge  # noqa: E402
-from gnnsec.ingest.pipeline import WorkItem, ingest  # noqa: E402
+from benchmarks.neo4j_for_bench import neo4j_driver
+from gnnsec.graphdb.loader import delete_everything
+from gnnsec.ingest import get_adapter
+from gnnsec.ingest.base import Edge
+from gnnsec.ingest.pipeline import WorkItem, ingest
 
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -113,8 +114,12 @@ def generate_events(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
             request = {"instancesSet": {"items": [{"instanceId": rng.choice(instances)}]}}
         elif roll < 0.15:
             source, name = rng.choice(WRITES)
-            request = {"bucketName": rng.choice(buckets), "key": f"obj/{n % 1000}"} if source.startswith("s3") else {
-                "functionName": f"fn-{n % 50}"} if source.startswith("lambda") else {"roleName": f"service-role-{n % 90}"}
+            if source.startswith("s3"):
+                request = {"bucketName": rng.choice(buckets), "key": f"obj/{n % 1000}"}
+            elif source.startswith("lambda"):
+                request = {"functionName": f"fn-{n % 50}"}
+            else:
+                request = {"roleName": f"service-role-{n % 90}"}
         else:
             source, name = rng.choice(READS)
             if source.startswith("s3"):
@@ -190,8 +195,7 @@ def main() -> None:
         generate_seconds = time.perf_counter() - started
         file_bytes = path.stat().st_size
         with neo4j_driver(Path(tmp)) as (driver, database):
-            driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
-                                 database_=database)
+            delete_everything(driver, database)
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             started = time.perf_counter()
             report = ingest(driver, [WorkItem(path, get_adapter("cloudtrail"))], database=database,
@@ -207,8 +211,7 @@ def main() -> None:
             reingest_seconds = time.perf_counter() - started
             unchanged = sum(repeat.totals.relationships_created.values()) == 0
 
-            driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
-                                 database_=database)
+            delete_everything(driver, database)
             naive_events, naive_seconds = naive_load(driver, path, args.naive_events, database)
 
     batched_rate = events / batched_seconds

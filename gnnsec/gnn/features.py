@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -262,7 +263,12 @@ def _behaviour(snapshot: Snapshot, action_buckets: int, new_peer_fraction: float
     activity = _ACTIVITY_RELATIONS[etype] if etype.size else np.zeros(0, dtype=bool)
     off_first = _off_hours(snapshot.edge_first_seen.astype(np.float64))
     off_last = _off_hours(snapshot.edge_last_seen.astype(np.float64))
-    off_edge = np.nanmean(np.stack([off_first, off_last]), axis=0) if etype.size else np.zeros(0)
+    if etype.size:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # inventory edges have no times: NaN is expected
+            off_edge = np.nanmean(np.stack([off_first, off_last]), axis=0)
+    else:
+        off_edge = np.zeros(0)
     known = activity & np.isfinite(off_edge)
     w = np.where(known, count, 0.0)
     off_w = np.where(known, np.nan_to_num(off_edge) * count, 0.0)

@@ -249,3 +249,12 @@ def _record_batch(tx: ManagedTransaction, batch: dict[str, Any]) -> None:
         """,
         batch=batch,
     ).consume()
+
+
+def delete_everything(driver: Driver, database: str | None = None) -> None:
+    """Remove every node and relationship (constraints and indexes stay), in bounded transactions.
+
+    ``CALL {…} IN TRANSACTIONS`` only runs in an auto-commit transaction, hence ``session.run``.
+    """
+    with driver.session(database=database) as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()

@@ -1,0 +1,161 @@
+"""``gnnsec demo``: from nothing to scored findings in Neo4j Browser, in one command.
+
+Starts the local Neo4j unless ``NEO4J_URI`` names a server, generates a small estate with
+labelled attacks, ingests it through the real adapters, trains, scores, and prints the top
+findings, how the generator's labelled attackers ranked, and two queries to paste into Browser.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from gnnsec.cli.common import console, err_console
+from gnnsec.config import models_dir, state_dir
+
+DEMO_MARKER = "GnnsecDemo"
+BROWSER_QUERIES = (
+    "MATCH (u:User) RETURN u.uid, u.anomaly_score, u.anomaly_reasons ORDER BY u.anomaly_score DESC LIMIT 10",
+    "MATCH p = (n)-[r]->(m) WHERE n.anomalous AND r.edge_anomaly > 0.9 RETURN p LIMIT 50",
+)
+
+
+def _labelled(path: Path) -> dict[str, str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["uid"]: row.get("campaign", "") for row in csv.DictReader(handle)}
+
+
+def _ensure_server() -> tuple[str | None, float]:
+    """Start the local server unless an external one is configured; returns (Browser URL, seconds)."""
+    from gnnsec.graphdb.errors import GraphDBError
+    from gnnsec.graphdb.server import LocalNeo4j
+    from gnnsec.graphdb.session import external_server_configured
+
+    if external_server_configured():
+        return None, 0.0
+    began = time.perf_counter()
+    try:
+        status = LocalNeo4j().start(progress=lambda message: err_console.print(message, style="dim"))
+    except GraphDBError as exc:
+        raise click.ClickException(str(exc)) from None
+    return status.browser_url, time.perf_counter() - began
+
+
+@click.command("demo")
+@click.option("--seed", default=42, show_default=True, help="Seed of the generated estate.")
+@click.option("--size", type=click.Choice(["small", "medium"]), default="small", show_default=True)
+@click.option("--epochs", default=60, show_default=True)
+@click.option("--reset", is_flag=True, help="Wipe a non-empty database that is not a previous demo's.")
+def demo(seed: int, size: str, epochs: int, reset: bool) -> None:
+    """From nothing to scored findings: start Neo4j, generate, ingest, train, score, report."""
+    from gnnsec.cli.common import connected
+    from gnnsec.gnn.checkpoint import save_checkpoint
+    from gnnsec.gnn.model import ModelConfig
+    from gnnsec.gnn.train import TrainConfig
+    from gnnsec.graphdb.export import SnapshotFilter
+    from gnnsec.graphdb.loader import delete_everything
+    from gnnsec.ingest.pipeline import discover, ingest
+    from gnnsec.synth import generate
+    from gnnsec.workflow import score_graph, train_from_graph
+
+    timings: dict[str, float] = {}
+    browser_url, timings["neo4j start"] = _ensure_server()
+
+    began = time.perf_counter()
+    estate = state_dir() / "demo" / f"estate-{size}-{seed}"
+    if estate.exists():
+        shutil.rmtree(estate)
+    with err_console.status(f"generating a {size} estate (seed {seed})"):
+        summary = generate(estate, seed=seed, size=size)
+    timings["generate"] = time.perf_counter() - began
+    console.print(f"generated {summary.total_events:,} events over {summary.nodes:,} entities with "
+                  f"{summary.malicious_entities} labelled attack entities in {len(summary.campaigns)} campaigns "
+                  f"→ {estate}")
+
+    with connected(ensure_schema=True) as (driver, database):
+        records, _, _ = driver.execute_query(
+            f"RETURN COUNT {{ MATCH (m:{DEMO_MARKER}) }} AS demo, "
+            "COUNT { MATCH (n) WHERE NOT n:IngestedBatch AND NOT n:ScoringRun } AS nodes",
+            database_=database,
+        )
+        demo_before, nodes_before = records[0]["demo"], records[0]["nodes"]
+        if nodes_before and not demo_before and not reset:
+            raise click.ClickException(
+                f"the database already holds {nodes_before:,} nodes that a demo did not create; the demo wipes "
+                "its database, so run it against an empty one or pass --reset"
+            )
+        delete_everything(driver, database)
+        driver.execute_query(f"MERGE (:{DEMO_MARKER} {{seed: $seed, size: $size}})", seed=seed, size=size,
+                             database_=database)
+
+        began = time.perf_counter()
+        items, _ = discover([estate])
+        with err_console.status(f"ingesting {len(items)} files"):
+            report = ingest(driver, items, database=database)
+        timings["ingest"] = time.perf_counter() - began
+        events = sum(f.events for f in report.files)
+        console.print(f"ingested {len(report.files)} files, {events:,} events "
+                      f"({sum(report.totals.nodes_created.values()):,} nodes, "
+                      f"{sum(report.totals.relationships_created.values()):,} relationships)")
+
+        began = time.perf_counter()
+        config = TrainConfig(model=ModelConfig(kind="rgcn"), epochs=epochs, patience=10, seed=seed, device="auto")
+        with err_console.status("training the RGCN (self-supervised)") as status:
+            checkpoint, result, _ = train_from_graph(
+                driver, SnapshotFilter(), config, database=database,
+                progress=lambda stats, total=None: status.update(
+                    f"training the RGCN: epoch {stats.epoch + 1}, loss {stats.loss:.3f}"),
+            )
+        model_path = models_dir() / f"demo-{size}-{seed}.pt"
+        save_checkpoint(model_path, checkpoint)
+        shutil.copyfile(model_path, models_dir() / "latest.pt")
+        timings["train"] = time.perf_counter() - began
+        console.print(f"trained {len(result.epochs)} epochs on {result.device} in {result.seconds:.1f} s "
+                      f"→ {model_path}")
+
+        began = time.perf_counter()
+        with err_console.status("scoring") as status:
+            scored = score_graph(driver, checkpoint, model_path.stem, SnapshotFilter(), database=database,
+                                 progress=lambda message: status.update(message))
+        timings["score"] = time.perf_counter() - began
+
+    from gnnsec.cli.score import findings_table
+
+    console.print(findings_table(scored, 10))
+    labelled = _labelled(estate / "labels" / "entities.csv")
+    ranked = sorted(scored.node_scores, key=lambda s: -s.score)
+    top_count = max(1, round(0.01 * len(ranked)))
+    top_uids = {s.uid for s in ranked[:top_count]}
+    present = [uid for uid in labelled if any(s.uid == uid for s in ranked)]
+    position = {s.uid: i for i, s in enumerate(ranked)}
+    hits = sorted(set(present) & top_uids)
+    table = Table(title="How the generator's labelled attack entities ranked (labels were never used in training)")
+    for column in ("campaign", "entities", "in top 1%", "median percentile"):
+        table.add_column(column)
+    for campaign in sorted(set(labelled.values())):
+        uids = [u for u in present if labelled[u] == campaign]
+        if not uids:
+            continue
+        percentiles = sorted(100 * (1 - position[u] / len(ranked)) for u in uids)
+        table.add_row(campaign, str(len(uids)), str(sum(u in top_uids for u in uids)),
+                      f"{percentiles[len(percentiles) // 2]:.1f}")
+    console.print(table)
+    console.print(f"{len(hits)} of {len(present)} labelled entities are in the top 1% ({top_count} of "
+                  f"{len(ranked):,} scored nodes).")
+    console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+    if browser_url:
+        from gnnsec.graphdb.server import LocalNeo4j
+
+        login = f"user neo4j, password in {LocalNeo4j().password_file} (or $NEO4J_PASSWORD if you set it)"
+        where = f"{browser_url} ({login})"
+    else:
+        where = "your Neo4j Browser (the server NEO4J_URI names)"
+    queries = "\n\n".join(escape(q) for q in BROWSER_QUERIES)
+    console.print(Panel(f"Open {where} and paste:\n\n{queries}", title="Hunt in Neo4j Browser"))
