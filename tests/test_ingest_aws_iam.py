@@ -112,7 +112,7 @@ def test_grants_resolve_concrete_arns_and_role_wildcards_but_not_unknown_bucket_
         f"arn:aws:lambda:us-west-2:{A}:function:billing",
         f"arn:aws:rds:us-west-2:{A}:db:orders",
         f"arn:aws:ec2:us-west-2:{A}:instance/i-0abc12345def67890",
-        f"arn:aws:eks:us-west-2:{A}:cluster/prod",
+        "k8s:cluster:prod",  # EKS clusters are keyed by name, like kubectl exports
         f"arn:aws:iam::{A}:role/deploy-prod",
         f"arn:aws:iam::{A}:role/deploy-staging",
     }

@@ -143,7 +143,7 @@ def test_extra_services_map_to_their_labels() -> None:
     assert (db["publicly_accessible"], db["encrypted"], db["open_to_internet_ports"]) == (True, False, [22])
     lb = f"arn:aws:elasticloadbalancing:{R}:{A}:loadbalancer/app/web-alb/50dc6c495c0c9188"
     assert edges(recs, "ROUTES_TO") == {(lb, f"arn:aws:ec2:{R}:{A}:instance/i-0fedcba9876543210")}
-    cluster = nodes(recs, "Cluster")[f"arn:aws:eks:{R}:{A}:cluster/prod"].props
+    cluster = nodes(recs, "Cluster")["k8s:cluster:prod"].props
     assert (cluster["kind"], cluster["endpoint_public"], cluster["version"]) == ("eks", True, "1.29")
     gateway = nodes(recs, "Gateway")[f"arn:aws:apigateway:{R}::/restapis/a1b2c3d4e5"].props
     assert (gateway["name"], gateway["public"]) == ("billing-api", True)

@@ -267,7 +267,7 @@ def test_benign_data_trips_naive_rules(estate_dir: Path) -> None:
 
 # --- the adapters read it ---------------------------------------------------------------------------
 
-KNOWN_ADAPTER_GAPS = {("ASSUMES_ROLE", "gcp:serviceAccount:")}
+KNOWN_ADAPTER_GAPS: set[tuple[str, str]] = set()
 """Label edges no adapter produces yet: the GCP adapter ignores workload-identity-federation subjects
 (``principal://…/subject/arn:aws:sts::…``), so AWS role → GCP service account is not an edge."""
 

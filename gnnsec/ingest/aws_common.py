@@ -153,7 +153,9 @@ def resolve_arn(arn: str, default_region: str = "", default_account: str = "") -
         if kind == "vpc" and ident:
             return NodeRef("Subnet", uids.aws_vpc(region, account, ident))
         return None
-    if service in ("eks", "ecs") and resource.startswith("cluster/"):
+    if service == "eks" and resource.startswith("cluster/"):
+        return NodeRef("Cluster", eks_cluster_uid(region, account, resource[len("cluster/"):]))
+    if service == "ecs" and resource.startswith("cluster/"):
         return NodeRef("Cluster", f"arn:aws:{service}:{region}:{account}:{resource}")
     if service == "elasticloadbalancing" and resource.startswith("loadbalancer/"):
         rest = resource[13:]
@@ -178,7 +180,10 @@ def ecs_cluster_uid(region: str, account: str, name: str) -> str:
 
 
 def eks_cluster_uid(region: str, account: str, name: str) -> str:
-    return f"arn:aws:eks:{region}:{account}:cluster/{name}"
+    """EKS clusters are keyed like every Kubernetes cluster, by name (``uids.k8s_cluster``), so the
+    AWS inventory, CloudTrail and ``kubectl`` exports of one cluster land on one node; the ARN is
+    kept as the ``arn`` property where known."""
+    return uids.k8s_cluster(name)
 
 
 def elbv2_name(arn: str) -> str:

@@ -179,6 +179,16 @@ def service_account_node(email: str, time: datetime | None = None) -> Node:
     return Node("Role", uids.gcp_service_account(email), props, time)
 
 
+def _federated_aws_role(assumed_role_arn: str, time: datetime) -> Node | None:
+    """Workload identity federation from AWS: the subject is the caller's assumed-role session
+    (``arn:aws:sts::<account>:assumed-role/<role>/<session>``); the actor is that AWS role."""
+    parts = assumed_role_arn.split(":", 5)
+    if len(parts) < 6 or not parts[5].startswith("assumed-role/"):
+        return None
+    account, role = parts[4], parts[5].split("/")[1]
+    return Node("Role", uids.aws_iam_role(account, role), {"name": role, "cloud": "aws", "account": account}, time)
+
+
 def _principal(payload: Mapping[str, Any], time: datetime) -> Node | None:
     email = as_str(get_path(payload, "authenticationInfo", "principalEmail"))
     if email is None:
@@ -186,6 +196,8 @@ def _principal(payload: Mapping[str, Any], time: datetime) -> Node | None:
         kind, _, value = subject.partition(":")
         if kind in ("user", "serviceAccount") and "@" in value:
             email = value
+        elif "/subject/arn:aws:sts::" in subject:
+            return _federated_aws_role(subject.split("/subject/", 1)[1], time)
     if email is None or "@" not in email:
         return None
     if email.lower().endswith("gserviceaccount.com"):
