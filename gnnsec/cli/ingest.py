@@ -74,8 +74,9 @@ def _summary(report: IngestReport) -> Table:
 @click.option("--quarantine", type=click.Path(path_type=Path), default=None,
               help="Where --skip-bad writes bad records (JSON lines). Default: under the state dir.")
 @click.option("--dry-run", is_flag=True, help="Read and validate only; write nothing.")
+@click.option("--cluster", default=None, help="Kubernetes cluster name for k8s/k8s-audit files that do not say.")
 def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, skip_bad: bool,
-           quarantine: Path | None, dry_run: bool) -> None:
+           quarantine: Path | None, dry_run: bool, cluster: str | None) -> None:
     """Load exported telemetry files into Neo4j under the master schema.
 
     SOURCE is `auto` (detect each file's format) or one of the adapters below. Re-ingesting the
@@ -86,7 +87,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     Sources: """
     aggregation = parse_duration(window)
     try:
-        items, unrecognised = discover(list(paths), source)
+        items, unrecognised = discover(list(paths), source, cluster=cluster)
     except IngestError as exc:
         raise click.ClickException(str(exc)) from None
     if unrecognised:

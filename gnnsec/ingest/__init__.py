@@ -40,11 +40,16 @@ SNIFF_ORDER: tuple[str, ...] = (
 )
 
 
-def get_adapter(name: str) -> Adapter:
-    """An instance of the adapter registered as ``name``."""
+ADAPTER_OPTIONS: dict[str, tuple[str, ...]] = {"k8s": ("cluster",), "k8s-audit": ("cluster",)}
+"""Constructor options an adapter accepts (``gnnsec ingest --cluster`` for Kubernetes exports)."""
+
+
+def get_adapter(name: str, **options: str | None) -> Adapter:
+    """An instance of the adapter registered as ``name``, given the options it accepts."""
     try:
         target = ADAPTERS[name]
     except KeyError:
         raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(ADAPTERS))}") from None
     module_name, class_name = target.split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    accepted = {k: v for k, v in options.items() if k in ADAPTER_OPTIONS.get(name, ()) and v is not None}
+    return getattr(importlib.import_module(module_name), class_name)(**accepted)

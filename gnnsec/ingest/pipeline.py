@@ -110,7 +110,9 @@ def _sniffs(adapter: Adapter, path: Path) -> bool:
         return False
 
 
-def discover(paths: Sequence[Path], source: str = "auto") -> tuple[list[WorkItem], list[str]]:
+def discover(
+    paths: Sequence[Path], source: str = "auto", **options: str | None
+) -> tuple[list[WorkItem], list[str]]:
     """Decide which adapter reads what. Returns the work items and the files no adapter claimed.
 
     With a named source every given file goes to that adapter (directories are walked for files
@@ -121,7 +123,7 @@ def discover(paths: Sequence[Path], source: str = "auto") -> tuple[list[WorkItem
     if source != "auto" and source not in ADAPTERS:
         raise IngestError(source, f"unknown source; choose auto or one of: {', '.join(sorted(ADAPTERS))}")
     names = SNIFF_ORDER if source == "auto" else (source,)
-    adapters = [get_adapter(name) for name in names]
+    adapters = [get_adapter(name, **options) for name in names]
     items: list[WorkItem] = []
     unrecognised: list[str] = []
     for path in paths:
