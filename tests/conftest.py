@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -22,22 +21,8 @@ import neo4j
 import pytest
 
 from gnnsec import config
-from gnnsec.graphdb.server import LocalNeo4j
+from gnnsec.graphdb.server import LocalNeo4j, free_ports
 from gnnsec.graphdb.session import apply_schema, open_driver, resolve_settings
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports the kernel considers free right now (bind to port 0)."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            probe.bind(("127.0.0.1", 0))
-            sockets.append(probe)
-        return [probe.getsockname()[1] for probe in sockets]
-    finally:
-        for probe in sockets:
-            probe.close()
 
 
 def _throwaway_server(home: os.PathLike[str], *, heap: str, pagecache: str) -> LocalNeo4j:

@@ -295,6 +295,21 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports the kernel considers free right now (bind to port 0), for
+    throw-away servers in tests and benchmarks."""
+    probes: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.bind(("127.0.0.1", 0))
+            probes.append(probe)
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
     """True when a TCP connection to ``host:port`` is accepted."""
     try:
