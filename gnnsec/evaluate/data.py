@@ -1,0 +1,336 @@
+"""Evaluation data: a :class:`Snapshot` plus ground truth, from files (no Neo4j) or from a database.
+
+Why files without Neo4j: an evaluation must be repeatable by anyone with the data, and the graph the
+model sees must be exactly what ``gnnsec ingest`` would have loaded. So the same adapters and the same
+:class:`~gnnsec.ingest.staging.Staging` run here, and :func:`staging_to_snapshot` reproduces what the
+loader writes and the exporter reads back (merge rules of ``graphdb.loader``, value conventions of
+``graphdb.export``): node properties with datetimes as epoch floats plus ``uid``/``first_seen``/
+``last_seen``; per-batch activity counts summed; windows as Neo4j ISO strings; actions unioned.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import pickle
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gnnsec import schema
+from gnnsec.ingest.jsonio import parse_time
+from gnnsec.ingest.staging import StagedEdge, StagedNode, Staging
+from gnnsec.snapshot import Snapshot
+
+CACHE_FORMAT = 1
+"""Bump when the cached snapshot layout changes, so stale caches are rebuilt."""
+
+
+class EvalDataError(ValueError):
+    """Unusable evaluation input; the message names the file and the row."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityLabel:
+    """One labelled-malicious entity (a row of ``labels/entities.csv`` or of a ``--labels`` CSV)."""
+
+    uid: str
+    label: str
+    campaign: str = ""
+    first_malicious: float = math.nan
+    last_malicious: float = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityLabel:
+    """One malicious relationship-at-a-time (a row of ``labels/activity.csv``)."""
+
+    src_uid: str
+    type: str
+    dst_uid: str
+    time: float
+    campaign: str = ""
+
+
+@dataclass(slots=True)
+class EvalData:
+    """The whole graph and what is known to be malicious in it."""
+
+    snapshot: Snapshot
+    entities: dict[str, EntityLabel]
+    activity: list[ActivityLabel] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def campaigns(self) -> list[str]:
+        return sorted({e.campaign for e in self.entities.values() if e.campaign})
+
+
+# ---- staging → snapshot ---------------------------------------------------------------------------
+
+
+def _epoch(value: datetime | None) -> float:
+    return parse_time(value).timestamp() if value is not None else math.nan
+
+
+def _window_iso(window: datetime) -> str:
+    """The ISO form ``neo4j.time.DateTime.iso_format()`` gives a UTC window start (nanosecond digits)."""
+    moment = window.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond * 1000:09d}+00:00"
+
+
+def _stored_value(value: Any) -> Any:
+    """A staged property as the exporter returns it: datetimes (also inside lists) become epoch floats."""
+    if isinstance(value, datetime):
+        return _epoch(value)
+    if isinstance(value, list):
+        return [_stored_value(v) for v in value]
+    return value
+
+
+def _merge_node(into: StagedNode, node: StagedNode) -> None:
+    """Loader rule: properties overwritten by the later batch, first/last seen only widen."""
+    into.props.update(node.props)
+    into.observe(node.first_seen)
+    into.observe(node.last_seen)
+
+
+def _merge_edge(into: StagedEdge, edge: StagedEdge) -> None:
+    """Loader rule: per-batch counts and sums add up; actions are unioned in order; times widen."""
+    if edge.window is None:
+        into.props.update(edge.props)
+        into.count = 1
+    else:
+        into.count += edge.count
+        for name, value in edge.sums.items():
+            into.sums[name] = into.sums.get(name, 0) + value
+        for action in edge.actions:
+            into.actions.setdefault(action, None)
+        into.props.update(edge.props)
+    for seen in (edge.first_seen, edge.last_seen):
+        if seen is None:
+            continue
+        if into.first_seen is None or seen < into.first_seen:
+            into.first_seen = seen
+        if into.last_seen is None or seen > into.last_seen:
+            into.last_seen = seen
+
+
+def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
+    """Merge stagings as the loader would and return what ``export_snapshot`` (no filter) would read.
+
+    Nodes are ordered by schema label then uid, edges by relation id then (source, target, window), so
+    the result does not depend on file order. Relationship properties other than the exported ones
+    (``count``, times, ``window``, ``actions``) are dropped, as the exporter drops them.
+    """
+    nodes: dict[tuple[str, str], StagedNode] = {}
+    edges: dict[tuple[str, Any, Any, datetime | None], StagedEdge] = {}
+    for staging in stagings:
+        for key, node in staging.nodes.items():
+            if key in nodes:
+                _merge_node(nodes[key], node)
+            else:
+                nodes[key] = StagedNode(node.label, node.uid, dict(node.props), node.first_seen, node.last_seen)
+        for key, edge in staging.edges.items():
+            if key in edges:
+                _merge_edge(edges[key], edge)
+            else:
+                edges[key] = StagedEdge(edge.type, edge.src, edge.dst, edge.window, dict(edge.props), edge.count,
+                                        edge.first_seen, edge.last_seen, dict(edge.actions), dict(edge.sums))
+    ordered_nodes = sorted(nodes.values(), key=lambda n: (schema.label_id(n.label), n.uid))
+    index = {(n.label, n.uid): i for i, n in enumerate(ordered_nodes)}
+    node_props: list[dict[str, Any]] = []
+    for node in ordered_nodes:
+        props = {k: _stored_value(v) for k, v in node.props.items()}
+        props["uid"] = node.uid
+        if node.first_seen is not None:
+            props["first_seen"] = _epoch(node.first_seen)
+        if node.last_seen is not None:
+            props["last_seen"] = _epoch(node.last_seen)
+        node_props.append(props)
+    ordered_edges = sorted(
+        edges.values(),
+        key=lambda e: (schema.relation_id(e.type), e.src.uid, e.dst.uid, e.window.timestamp() if e.window else -1.0),
+    )
+    snapshot = Snapshot(
+        node_uid=[n.uid for n in ordered_nodes],
+        node_label=np.asarray([schema.label_id(n.label) for n in ordered_nodes], dtype=np.int64),
+        node_props=node_props,
+        edge_index=np.asarray(
+            [[index[(e.src.label, e.src.uid)] for e in ordered_edges],
+             [index[(e.dst.label, e.dst.uid)] for e in ordered_edges]],
+            dtype=np.int64,
+        ).reshape(2, -1),
+        edge_type=np.asarray([schema.relation_id(e.type) for e in ordered_edges], dtype=np.int64),
+        edge_count=np.asarray([float(e.count or 1) for e in ordered_edges], dtype=np.float64),
+        edge_first_seen=np.asarray([_epoch(e.first_seen) for e in ordered_edges], dtype=np.float64),
+        edge_last_seen=np.asarray([_epoch(e.last_seen) for e in ordered_edges], dtype=np.float64),
+        edge_window=[_window_iso(e.window) if e.window is not None else None for e in ordered_edges],
+        edge_actions=[list(e.actions) for e in ordered_edges],
+        meta={"labels_exported": list(schema.NODE_LABELS), "built_from": "staging"},
+    )
+    snapshot.validate()
+    return snapshot
+
+
+# ---- labels -----------------------------------------------------------------------------------------
+
+
+def _optional_time(value: str | None, path: Path, row: int) -> float:
+    if not value:
+        return math.nan
+    try:
+        return parse_time(value).timestamp()
+    except (ValueError, TypeError):
+        raise EvalDataError(f"{path} (row {row}): unreadable time {value!r}") from None
+
+
+def read_entity_labels(path: Path) -> dict[str, EntityLabel]:
+    """uid → :class:`EntityLabel`; every listed uid is malicious. Needs at least ``uid,label``."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise EvalDataError(f"{path}: cannot read the labels file ({exc.strerror})") from None
+    out: dict[str, EntityLabel] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = {"uid", "label"} - set(reader.fieldnames or ())
+        if missing:
+            raise EvalDataError(
+                f"{path}: the labels CSV needs columns uid,label (missing: {', '.join(sorted(missing))})"
+            )
+        for row_number, row in enumerate(reader, start=2):
+            uid, label = (row.get("uid") or "").strip(), (row.get("label") or "").strip()
+            if not uid:
+                raise EvalDataError(f"{path} (row {row_number}): empty uid")
+            if not schema.is_label(label):
+                raise EvalDataError(f"{path} (row {row_number}): unknown node label {label!r}")
+            out[uid] = EntityLabel(
+                uid=uid,
+                label=label,
+                campaign=(row.get("campaign") or "").strip(),
+                first_malicious=_optional_time(row.get("first_malicious"), path, row_number),
+                last_malicious=_optional_time(row.get("last_malicious"), path, row_number),
+            )
+    return out
+
+
+def read_activity_labels(path: Path) -> list[ActivityLabel]:
+    """Rows of ``labels/activity.csv`` (``src_uid,type,dst_uid,time[,campaign]``); empty when absent."""
+    if not path.exists():
+        return []
+    out: list[ActivityLabel] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"src_uid", "type", "dst_uid", "time"} - set(reader.fieldnames or ())
+        if missing:
+            raise EvalDataError(f"{path}: activity labels need src_uid,type,dst_uid,time (missing: {sorted(missing)})")
+        for row_number, row in enumerate(reader, start=2):
+            if not schema.is_relation(row["type"]):
+                raise EvalDataError(
+                    f"{path} (row {row_number}): unknown relationship type {row['type']!r}"
+                )
+            when = _optional_time(row["time"], path, row_number)
+            campaign = (row.get("campaign") or "").strip()
+            out.append(ActivityLabel(row["src_uid"], row["type"], row["dst_uid"], when, campaign))
+    return out
+
+
+# ---- building, with a cache ---------------------------------------------------------------------------
+
+
+def directory_digest(root: Path, exclude: str = "labels") -> str:
+    """Cheap identity of a data directory: relative path, size and mtime of every file (labels excluded)."""
+    digest = hashlib.sha256(str(CACHE_FORMAT).encode())
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not (Path(directory) == root and d == exclude))
+        for name in sorted(files):
+            path = Path(directory) / name
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def snapshot_from_files(
+    root: Path, window: timedelta = timedelta(days=1), progress: Callable[[str], None] | None = None
+) -> Snapshot:
+    """discover → stage every file (strict: the first bad record stops it, naming file and record) → merge."""
+    from gnnsec.ingest.pipeline import discover, stage
+
+    items, _ = discover([root])
+    items = [item for item in items if "labels" not in item.path.relative_to(root).parts[:1]]
+    if not items:
+        raise EvalDataError(f"{root}: no file that an ingest adapter recognises")
+    stagings = []
+    for item in items:
+        if progress is not None:
+            progress(str(item.path.relative_to(root)))
+        staging, _ = stage(item, window)
+        stagings.append(staging)
+    return staging_to_snapshot(stagings)
+
+
+def load_snapshot_cached(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> Snapshot:
+    """:func:`snapshot_from_files`, pickled under ``cache_dir`` keyed by :func:`directory_digest`."""
+    cache = cache_dir / f"snapshot-{directory_digest(root)}.pkl"
+    if cache.exists():
+        with cache.open("rb") as handle:
+            return pickle.load(handle)
+    snapshot = snapshot_from_files(root, progress=progress)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    with tmp.open("wb") as handle:
+        pickle.dump(snapshot, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(cache)
+    return snapshot
+
+
+def is_database(data: str) -> bool:
+    return data == "neo4j" or data.startswith(("bolt://", "neo4j://", "bolt+s://", "neo4j+s://", "bolt+ssc://"))
+
+
+def snapshot_from_database(data: str) -> Snapshot:
+    """Export the whole graph from the configured Neo4j (``--data bolt://…`` overrides the URI)."""
+    import dataclasses
+
+    from gnnsec.graphdb.export import export_snapshot
+    from gnnsec.graphdb.session import open_driver, resolve_settings
+
+    settings = resolve_settings()
+    if data != "neo4j" and hasattr(settings, "uri"):
+        settings = dataclasses.replace(settings, uri=data)
+    driver = open_driver(settings)
+    try:
+        return export_snapshot(driver, database=getattr(settings, "database", None))
+    finally:
+        driver.close()
+
+
+def load_eval_data(
+    data: str, labels: Path | None, cache_dir: Path, progress: Callable[[str], None] | None = None
+) -> EvalData:
+    """``--data DIR`` (files, labels default to ``DIR/labels/entities.csv``) or a database with ``--labels``."""
+    if is_database(data):
+        if labels is None:
+            raise EvalDataError("--labels is required when --data is a database")
+        snapshot = snapshot_from_database(data)
+        activity_path = labels.parent / "activity.csv"
+    else:
+        root = Path(data)
+        if not root.is_dir():
+            raise EvalDataError(f"{root}: not a directory (and not bolt://… or 'neo4j')")
+        labels = labels or root / "labels" / "entities.csv"
+        snapshot = load_snapshot_cached(root, cache_dir, progress)
+        activity_path = labels.parent / "activity.csv"
+    entities = read_entity_labels(labels)
+    known = set(snapshot.node_uid)
+    entities = {uid: e for uid, e in entities.items() if uid in known}
+    if not entities:
+        raise EvalDataError(f"{labels}: none of the labelled uids is a node of the graph")
+    return EvalData(snapshot, entities, read_activity_labels(activity_path), source=data)

@@ -1,0 +1,166 @@
+"""Aggregate run records into the model-card table: terminal (rich), Markdown, JSON and PR curves."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from gnnsec.evaluate.metrics import mean_std
+from gnnsec.evaluate.runner import EVAL_LABELS, GNN_KINDS, RunRecord
+
+METRIC_NAMES = ("auc", "f1", "ap", "precision", "recall", "mcc")
+HEADER_NAMES = {"auc": "AUC", "f1": "F1", "ap": "AP", "precision": "P", "recall": "R", "mcc": "MCC"}
+
+
+def aggregate(records: list[RunRecord]) -> list[dict[str, Any]]:
+    """One row per (model, mode, relation subset): mean, std and n of every metric over seeds and splits."""
+    groups: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
+    for record in records:
+        groups[(record.row, record.mode, record.relations)].append(record)
+    rows = []
+    for (name, mode, relations), runs in groups.items():
+        row: dict[str, Any] = {
+            "model": name,
+            "type": ("GNN" if runs[0].model in GNN_KINDS and runs[0].model != "mlp" else "features")
+            + (" sup." if mode == "supervised" else " unsup."),
+            "mode": mode,
+            "relations": relations,
+            "params": runs[0].params,
+            "runs": len(runs),
+            "splits": sorted({r.split for r in runs}),
+            "seconds": sum(r.seconds for r in runs),
+        }
+        for label in EVAL_LABELS:
+            present = [r.labels[label] for r in runs if label in r.labels]
+            if not present:
+                continue
+            row[f"{label}_support"] = sum(m.support for m in present) / len(present)
+            for metric in METRIC_NAMES:
+                row[f"{label}_{metric}"] = mean_std([getattr(m, metric) for m in present])
+        for edge in ("edge_auc", "edge_ap"):
+            row[edge] = mean_std([getattr(r, edge) for r in runs])
+        rows.append(row)
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if not isinstance(value, tuple):
+        return str(value)
+    mean, std, n = value
+    if n == 0 or not math.isfinite(mean):
+        return "–"
+    return f"{mean:.3f}" if n == 1 else f"{mean:.3f}±{std:.3f}"
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    labels = [label for label in EVAL_LABELS if any(f"{label}_auc" in r for r in rows)]
+    cols = ["Model", "Type", "Params"]
+    for label in labels:
+        cols += [f"{label}_{HEADER_NAMES[m]}" for m in METRIC_NAMES]
+    return [*cols, "Edge_AUC", "Edge_AP"]
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
+    cols = columns(rows)
+    for row in rows:
+        cells = [row["model"], row["type"], f"{row['params']:,}" if row["params"] else "–"]
+        for col in cols[3:-2]:
+            label, short = col.split("_", 1)
+            metric = next(k for k, v in HEADER_NAMES.items() if v == short)
+            cells.append(_cell(row.get(f"{label}_{metric}", (math.nan, math.nan, 0))))
+        cells += [_cell(row["edge_auc"]), _cell(row["edge_ap"])]
+        out.append(cells)
+    return out
+
+
+def markdown(rows: list[dict[str, Any]], command: str, notes: list[str]) -> str:
+    cols = columns(rows)
+    lines = [f"Command: `{command}`", "", "| " + " | ".join(cols) + " |"]
+    lines.append("|" + "---|" * len(cols))
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows)]
+    first = rows[0] if rows else {}
+    support = {label: first.get(f"{label}_support") for label in EVAL_LABELS if f"{label}_support" in first}
+    lines += ["", "Test positives per run: " + ", ".join(f"{k} {v:g}" for k, v in support.items() if v is not None)]
+    lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def rich_table(rows: list[dict[str, Any]], title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for col in columns(rows):
+        table.add_column(col, justify="left" if col in ("Model", "Type") else "right", no_wrap=True)
+    for cells in table_rows(rows):
+        table.add_row(*cells)
+    return table
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return value
+
+
+def pr_curves(records: list[RunRecord], out: Path) -> list[Path]:
+    """One PNG per label: the precision-recall curve of each row's first run on the test split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve
+
+    written = []
+    for label in EVAL_LABELS:
+        seen: set[str] = set()
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for record in records:
+            key = f"{record.row} ({record.mode[:5]})"
+            if label not in record.curves or key in seen:
+                continue
+            seen.add(key)
+            truth, scores = record.curves[label]
+            precision, recall, _ = precision_recall_curve(truth, scores)
+            ax.step(recall, precision, where="post", label=f"{key} AP={record.labels[label].ap:.2f}")
+        if not seen:
+            plt.close(fig)
+            continue
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title(f"{label}: precision-recall on the test split")
+        ax.set_ylim(0, 1.05)
+        ax.legend(fontsize=7, loc="upper right")
+        path = out / f"pr_{label}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_outputs(records: list[RunRecord], out: Path, command: str, config: dict[str, Any],
+                  notes: list[str]) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = aggregate(records)
+    (out / "table.md").write_text(markdown(rows, command, notes), encoding="utf-8")
+    runs = [
+        {"model": r.model, "mode": r.mode, "relations": r.relations, "split": r.split, "seed": r.seed,
+         "params": r.params, "seconds": r.seconds, "edge_auc": r.edge_auc, "edge_ap": r.edge_ap,
+         "labels": {k: v.to_dict() for k, v in r.labels.items()}}
+        for r in records
+    ]
+    payload = {"command": command, "config": config, "rows": rows, "runs": runs, "notes": notes}
+    (out / "results.json").write_text(json.dumps(_json_ready(payload), indent=2), encoding="utf-8")
+    paths = {"markdown": out / "table.md", "json": out / "results.json"}
+    for path in pr_curves(records, out):
+        paths[path.stem] = path
+    return paths
