@@ -64,6 +64,8 @@ class FileResult:
     skipped: Counter[str] = field(default_factory=Counter)
     counts: WriteCounts = field(default_factory=WriteCounts)
     seconds: float = 0.0
+    read_seconds: float = 0.0  # reading, mapping and staging (CPU in this process)
+    write_seconds: float = 0.0  # the loader's transactions (mostly Neo4j)
 
 
 @dataclass(slots=True)
@@ -243,6 +245,7 @@ def ingest(
             staging, skipped = stage(item, window, skip_bad, quarantine, progress)
             result = FileResult(str(item.path), item.source, records=staging.records, events=staging.events,
                                 nodes=len(staging.nodes), relationships=len(staging.edges), skipped=skipped)
+            result.read_seconds = time.perf_counter() - started
             if not staging.is_empty:
                 if progress is not None:
                     progress.start_writing(len(staging.nodes) + len(staging.edges))
@@ -251,6 +254,7 @@ def ingest(
                     progress=progress.advance_rows if progress is not None else None,
                 )
             result.seconds = time.perf_counter() - started
+            result.write_seconds = result.seconds - result.read_seconds
             report.files.append(result)
             if progress is not None:
                 progress.finish_item(result)
