@@ -81,7 +81,9 @@ def read_labels(path: Path) -> dict[str, str]:
 
 
 def _wipe(driver: neo4j.Driver, database: str | None) -> None:
-    driver.execute_query("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", database_=database)
+    """Delete everything (``CALL … IN TRANSACTIONS`` needs an auto-commit transaction: ``session.run``)."""
+    with driver.session(database=database) as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
 
 
 def _ingest(driver: neo4j.Driver, synth_dir: Path, database: str | None) -> None:

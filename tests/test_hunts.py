@@ -1,0 +1,208 @@
+"""The hunting pack: each ``cypher/hunts/*.cypher`` file runs as is in Neo4j Browser and through
+``gnnsec query NAME -p key=value``, whose parameters replace the literal defaults of its header.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from scored_estate import ScoredEstate, scored_estate_fixture, scored_estate_model_fixture  # noqa: F401
+
+from gnnsec.cli.main import cli
+from gnnsec.hunts import HUNTS_DIR, HuntParameter, coerce, load_hunts, parse_hunt
+
+PACK = (
+    "anomalous-vm-start-bursts",
+    "internet-to-database-paths",
+    "new-cross-cloud-access",
+    "top-anomalous-entities",
+    "top-anomalous-identities",
+    "top-anomalous-relationships",
+    "unusual-assume-role-chains",
+    "vulnerable-internet-facing-hosts",
+)
+
+EXAMPLE = """\
+// name: example-hunt
+// description: Users above a score,
+//   over two lines.
+// param: min_score = 0.9  lowest anomaly_score
+// param: label = 'User'  which label
+// param: strict = true  only anomalous ones
+// param: limit = 10  rows to return
+WITH 0.9 AS min_score, 'User' AS label, true AS strict // @params
+MATCH (n) WHERE label IN labels(n) AND n.anomaly_score >= min_score AND (NOT strict OR n.anomalous)
+RETURN n.uid AS uid
+LIMIT 10 // @limit
+"""
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    path = tmp_path / "example.cypher"
+    path.write_text(EXAMPLE, encoding="utf-8")
+    return path
+
+
+# ---- parsing and binding (no database) ------------------------------------------------------
+
+
+def test_the_pack_holds_one_hunt_per_file_named_after_it_each_with_a_description_and_a_limit() -> None:
+    hunts = load_hunts()
+    assert tuple(hunts) == PACK
+    for name, hunt in hunts.items():
+        assert hunt.path == HUNTS_DIR / f"{name}.cypher"
+        assert hunt.description
+        assert "limit" in [p.name for p in hunt.parameters], name
+        assert sum(line.rstrip().endswith("// @params") for line in hunt.text.splitlines()) == 1, name
+        assert sum(line.rstrip().endswith("// @limit") for line in hunt.text.splitlines()) == 1, name
+
+
+def test_a_header_gives_the_name_the_joined_description_and_typed_parameter_defaults(example: Path) -> None:
+    hunt = parse_hunt(example)
+    assert hunt.name == "example-hunt"
+    assert hunt.description == "Users above a score, over two lines."
+    assert hunt.parameters == (
+        HuntParameter("min_score", 0.9, "lowest anomaly_score"),
+        HuntParameter("label", "User", "which label"),
+        HuntParameter("strict", True, "only anomalous ones"),
+        HuntParameter("limit", 10, "rows to return"),
+    )
+
+
+def test_a_file_without_a_name_header_is_named_after_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nameless.cypher"
+    path.write_text("// description: d\nMATCH (n) RETURN n LIMIT 1\n", encoding="utf-8")
+    assert parse_hunt(path).name == "nameless"
+
+
+def test_bind_turns_the_params_and_limit_lines_into_parameters_and_keeps_every_other_line(example: Path) -> None:
+    cypher, values = parse_hunt(example).bind()
+    lines = cypher.splitlines()
+    original = EXAMPLE.splitlines()
+    assert lines[7] == "WITH $min_score AS min_score, $label AS label, $strict AS strict"
+    assert lines[10] == "LIMIT $limit"
+    assert lines[:7] + lines[8:10] == original[:7] + original[8:10]
+    assert values == {"min_score": 0.9, "label": "User", "strict": True, "limit": 10}
+
+
+def test_bind_coerces_overrides_to_the_type_of_the_default(example: Path) -> None:
+    _, values = parse_hunt(example).bind({"min_score": "0.5", "limit": "3", "strict": "no", "label": "Role"})
+    assert values == {"min_score": 0.5, "label": "Role", "strict": False, "limit": 3}
+    assert type(values["min_score"]) is float and type(values["limit"]) is int
+
+
+def test_bind_rejects_a_parameter_the_hunt_does_not_declare_and_names_the_known_ones(example: Path) -> None:
+    with pytest.raises(KeyError, match=r"has no parameter min_scor; it takes: label, limit, min_score, strict"):
+        parse_hunt(example).bind({"min_scor": "0.5"})
+
+
+def test_coerce_follows_the_default_s_type_and_refuses_text_that_is_not_a_number() -> None:
+    assert coerce("7", 25) == 7
+    assert coerce("0.25", 0.9) == 0.25
+    assert coerce("3", 0.9) == 3.0 and isinstance(coerce("3", 0.9), float)
+    assert coerce("yes", False) is True and coerce("0", True) is False
+    assert coerce("Role", "User") == "Role"
+    with pytest.raises(ValueError):
+        coerce("many", 25)
+
+
+def test_a_hunt_with_only_a_limit_binds_no_with_line(tmp_path: Path) -> None:
+    path = tmp_path / "plain.cypher"
+    path.write_text("// param: limit = 5  rows\nWITH 1 AS one // @params\nMATCH (n) RETURN n\nLIMIT 5 // @limit\n",
+                    encoding="utf-8")
+    cypher, values = parse_hunt(path).bind({"limit": "2"})
+    assert cypher.splitlines() == ["// param: limit = 5  rows", "", "MATCH (n) RETURN n", "LIMIT $limit"]
+    assert values == {"limit": 2}
+
+
+def test_query_list_shows_every_hunt_and_query_rejects_unknown_names_and_parameters() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["query", "--list"], terminal_width=250)
+    assert listed.exit_code == 0, listed.output
+    for name in PACK:
+        assert name in listed.output
+    unknown = runner.invoke(cli, ["query", "no-such-hunt"])
+    assert unknown.exit_code == 1 and "no hunt named 'no-such-hunt'" in unknown.output
+    bad = runner.invoke(cli, ["query", "top-anomalous-identities", "-p", "min_scor=1", "--show"])
+    assert bad.exit_code == 1 and "has no parameter min_scor" in bad.output
+    malformed = runner.invoke(cli, ["query", "top-anomalous-identities", "-p", "min_score", "--show"])
+    assert malformed.exit_code == 2 and "is not KEY=VALUE" in malformed.output
+
+
+# ---- every hunt against a scored estate ------------------------------------------------------
+
+
+def run_cli(estate: ScoredEstate, *args: str) -> str:
+    env = {"NEO4J_URI": estate.settings.uri, "NEO4J_USER": estate.settings.user,
+           "NEO4J_PASSWORD": estate.settings.password, "NEO4J_DATABASE": estate.settings.database}
+    result = CliRunner().invoke(cli, ["query", *args], env=env, terminal_width=400)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", PACK)
+def test_each_hunt_runs_as_is_the_way_browser_runs_the_file(scored_estate: ScoredEstate, name: str) -> None:
+    hunt = load_hunts()[name]
+    records, _, keys = scored_estate.driver.execute_query(hunt.text, database_=scored_estate.database)
+    assert keys, name
+    assert len(records) <= next(p.default for p in hunt.parameters if p.name == "limit")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", PACK)
+def test_each_hunt_runs_through_gnnsec_query_with_every_parameter_given(scored_estate: ScoredEstate, name: str) -> None:
+    hunt = load_hunts()[name]
+    args = [f"{p.name}={p.default}" for p in hunt.parameters if p.name != "limit"] + ["limit=3"]
+    output = run_cli(scored_estate, name, *[item for arg in args for item in ("-p", arg)])
+    cypher, values = hunt.bind(dict(arg.split("=", 1) for arg in args))
+    records, _, _ = scored_estate.driver.execute_query(cypher, values, database_=scored_estate.database)
+    assert len(records) <= 3
+    assert f"{name}: {len(records)} row(s)" in output
+
+
+@pytest.mark.integration
+def test_the_identity_hunt_lists_the_top_scored_users_and_roles_first(scored_estate: ScoredEstate) -> None:
+    top = sorted((s for s in scored_estate.result.node_scores if s.label in ("User", "Role")),
+                 key=lambda s: (-round(s.score, 4), s.uid))[:5]
+    output = run_cli(scored_estate, "top-anomalous-identities", "-p", "limit=5")
+    assert "top-anomalous-identities: 5 row(s)" in output
+    hunt = load_hunts()["top-anomalous-identities"]
+    cypher, values = hunt.bind({"limit": "5"})
+    records, _, _ = scored_estate.driver.execute_query(cypher, values, database_=scored_estate.database)
+    assert [r["uid"] for r in records] == [s.uid for s in top]
+    assert f"{round(top[0].score, 4):.4g}" in output  # rich may shorten the uid column to fit the terminal
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("name", "relaxed"),
+    [
+        ("top-anomalous-entities", {"min_score": "0.9"}),
+        ("top-anomalous-relationships", {"min_edge_anomaly": "0.5"}),
+        ("internet-to-database-paths", {}),
+        ("new-cross-cloud-access", {"days": "30"}),
+        ("anomalous-vm-start-bursts", {"min_starts": "1"}),
+        ("unusual-assume-role-chains", {"min_edge_anomaly": "0.0"}),
+        ("vulnerable-internet-facing-hosts", {"min_score": "0.0"}),
+    ],
+)
+def test_each_hunt_finds_rows_in_an_estate_with_attacks_once_its_thresholds_are_relaxed(
+    scored_estate: ScoredEstate, name: str, relaxed: dict[str, str]
+) -> None:
+    cypher, values = load_hunts()[name].bind(relaxed)
+    records, _, _ = scored_estate.driver.execute_query(cypher, values, database_=scored_estate.database)
+    assert records, f"{name} with {relaxed} found nothing in the scored estate"
+
+
+@pytest.mark.integration
+def test_vulnerable_hosts_are_the_inventory_vms_the_scanner_named(scored_estate: ScoredEstate) -> None:
+    """Scan reports name a host, stored as VM ``host:<name>``; the hunt reports the inventory VM it is."""
+    cypher, values = load_hunts()["vulnerable-internet-facing-hosts"].bind({"min_score": "0"})
+    records, _, _ = scored_estate.driver.execute_query(cypher, values, database_=scored_estate.database)
+    hosts = [r["host"] for r in records]
+    assert hosts and all(h.startswith("arn:aws:ec2:") for h in hosts)
+    assert all(r["score"] is not None and r["max_cvss"] >= 7.0 for r in records)
