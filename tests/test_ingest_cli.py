@@ -19,7 +19,12 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AWS = FIXTURES / "aws"
-REAL_AWS_SAMPLES = [AWS / "iam", AWS / "inventory", AWS / "cloudtrail" / "stratus-red-team", AWS / "cloudtrail" / "otrf"]
+REAL_AWS_SAMPLES = [
+    AWS / "iam",
+    AWS / "inventory",
+    AWS / "cloudtrail" / "stratus-red-team",
+    AWS / "cloudtrail" / "otrf",
+]
 """The public AWS samples (the Panther slice holds deliberately broken records and is tested apart)."""
 
 

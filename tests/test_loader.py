@@ -99,3 +99,22 @@ def test_every_load_is_recorded_as_an_ingested_batch(clean_db: Any) -> None:
         "MATCH (b:IngestedBatch) RETURN b.batch_id AS id, b.events AS events, b.source AS source"
     )
     assert [(r["id"], r["events"], r["source"]) for r in records] == [("batch-a", 4, "cloudtrail")]
+
+
+def test_files_staged_together_keep_their_shares_so_reloading_one_alone_changes_nothing(clean_db: Any) -> None:
+    together = Staging("cloudtrail")
+    for batch, hours in (("hour-09", [9, 9]), ("hour-10", [10])):
+        together.begin_batch(batch, f"{batch}.json.gz")
+        for hour in hours:
+            together.add(Edge("ACCESS", ADMIN, BUCKET, time=at(hour), action="s3:GetObject"))
+    write_staging(clean_db, together)
+    alone = Staging("cloudtrail")
+    alone.begin_batch("hour-10", "hour-10.json.gz")
+    alone.add(Edge("ACCESS", ADMIN, BUCKET, time=at(10), action="s3:GetObject"))
+    write_staging(clean_db, alone)
+    records, _, _ = clean_db.execute_query(
+        "MATCH ()-[r:ACCESS]->() RETURN r.count AS count, r.batches AS batches, r.batch_count AS shares"
+    )
+    assert [(r["count"], r["batches"], r["shares"]) for r in records] == [(3, ["hour-09", "hour-10"], [2, 1])]
+    records, _, _ = clean_db.execute_query("MATCH (b:IngestedBatch) RETURN b.path AS path ORDER BY path")
+    assert [r["path"] for r in records] == ["hour-09.json.gz", "hour-10.json.gz"]

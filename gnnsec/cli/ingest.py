@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     if dry_run:
         _dry_run(items, aggregation, skip_bad)
         return
+    began = time.perf_counter()
     with connected(ensure_schema=True) as (driver, database):
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console, transient=True) as bar:
@@ -109,10 +111,13 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
                                     skip_bad=skip_bad, quarantine_path=quarantine,
                                     progress=RichIngestProgress(bar))
             except IngestError as exc:
-                raise click.ClickException(f"{exc}\nThat file wrote nothing; earlier files were loaded.") from None
+                raise click.ClickException(
+                    f"{exc}\nThat file wrote nothing (nor did the files read with it since the last write); "
+                    "files before were loaded. Ingest is idempotent: fix the file and run the same command again."
+                ) from None
     events = sum(f.events for f in report.files)
     records = sum(f.records for f in report.files)
-    seconds = sum(f.seconds for f in report.files)
+    seconds = time.perf_counter() - began
     console.print(_summary(report))
     console.print(f"{len(report.files)} file(s), {records:,} records, {events:,} events in {seconds:.1f} s")
     if report.skipped:

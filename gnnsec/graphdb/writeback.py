@@ -18,6 +18,7 @@ from typing import Any
 from neo4j import Driver, ManagedTransaction
 
 from gnnsec import schema
+from gnnsec.graphdb.loader import epoch_ms
 
 BATCH_SIZE = 10_000
 NODE_SCORE_PROPERTIES = ("anomaly_score", "anomaly_rank", "anomalous", "anomaly_reasons", "scored_at", "model_id")
@@ -126,14 +127,15 @@ def write_edge_scores(
     groups: dict[tuple[str, str, str, bool], list[dict[str, Any]]] = defaultdict(list)
     for s in scores:
         groups[(s.src_label, s.type, s.dst_label, s.window is not None)].append(
-            {"src": s.src_uid, "dst": s.dst_uid, "window": s.window,
+            {"src": s.src_uid, "dst": s.dst_uid, "window": epoch_ms(s.window),
              "score": float(s.distmult_score), "anomaly": float(s.edge_anomaly)}
         )
     written = 0
     with driver.session(database=database) as session:
         for (src_label, rel_type, dst_label, windowed), rows in sorted(groups.items()):
             schema.validate_edge(src_label, rel_type, dst_label)
-            rel_match = f"[r:{rel_type} {{window: row.window}}]" if windowed else f"[r:{rel_type}]"
+            window = "datetime({epochMillis: row.window})"
+            rel_match = f"[r:{rel_type} {{window: {window}}}]" if windowed else f"[r:{rel_type}]"
             query = f"""
             UNWIND $rows AS row
             MATCH (a:{src_label} {{uid: row.src}})-{rel_match}->(b:{dst_label} {{uid: row.dst}})

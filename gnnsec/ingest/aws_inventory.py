@@ -713,7 +713,8 @@ class _Context:
             vpc_config = _get(detail, "resourcesVpcConfig")
             uid = eks_cluster_uid(region, self.account, name)
             ref = graph.node("Cluster", uid, self.base(
-                region, name, kind="eks", arn=_get(detail, "arn"), version=_get(detail, "version"), status=_get(detail, "status"),
+                region, name, kind="eks", arn=_get(detail, "arn"), version=_get(detail, "version"),
+                status=_get(detail, "status"),
                 endpoint=_get(detail, "endpoint"), endpoint_public=_get(vpc_config, "endpointPublicAccess"),
                 public_access_cidrs=_get(vpc_config, "publicAccessCidrs"), service_role=_get(detail, "roleArn"),
                 created=_time(_get(detail, "createdAt"))))

@@ -87,10 +87,17 @@ class StagedEdge:
     last_seen: datetime | None = None
     actions: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
     sums: dict[str, float] = field(default_factory=dict)
+    contributions: dict[str | None, dict[str, float]] = field(default_factory=dict)
+    """Per ingested batch (file digest): its ``count`` and summed properties, so that re-loading one
+    file of a group replaces exactly that file's share (see ``graphdb.loader``)."""
 
 
 class Staging:
-    """Everything one file says, validated against the schema and aggregated."""
+    """Everything one file (or a group of files of one source) says, validated and aggregated.
+
+    Files staged together keep their contributions apart (:meth:`begin_batch`), so hourly
+    CloudTrail files of one day write each daily relationship once, not once per hour.
+    """
 
     def __init__(self, source: str, window: timedelta = timedelta(days=1)) -> None:
         if window.total_seconds() < 1:
@@ -102,10 +109,19 @@ class Staging:
         self.events = 0
         self.records = 0
         self.label_conflicts: Counter[str] = Counter()
+        self.batch: str | None = None
+        self.batches: dict[str, dict[str, Any]] = {}  # batch id → {"path", "records", "events"}
+
+    def begin_batch(self, batch_id: str, path: str | None = None) -> None:
+        """Records staged from now on belong to the batch (file) ``batch_id``."""
+        self.batch = batch_id
+        self.batches.setdefault(batch_id, {"path": path or "", "records": 0, "events": 0})
 
     def add(self, record: Node | Edge) -> None:
         """Stage one record; raises :class:`gnnsec.schema.SchemaError` if it breaks the schema."""
         self.records += 1
+        if self.batch is not None:
+            self.batches[self.batch]["records"] += 1
         if isinstance(record, Node):
             self._add_node(record.label, record.uid, record.props, record.seen)
         else:
@@ -140,7 +156,13 @@ class Staging:
             staged = self.edges[key] = StagedEdge(edge.type, edge.src, edge.dst, window)
         if aggregated:
             self.events += 1
+            if self.batch is not None:
+                self.batches[self.batch]["events"] += 1
             staged.count += 1
+            share = staged.contributions.get(self.batch)
+            if share is None:
+                share = staged.contributions[self.batch] = {"count": 0}
+            share["count"] += 1
             if staged.first_seen is None or edge.time < staged.first_seen:  # type: ignore[operator]
                 staged.first_seen = edge.time
             if staged.last_seen is None or edge.time > staged.last_seen:  # type: ignore[operator]
@@ -150,10 +172,12 @@ class Staging:
             props = dict(edge.props) if edge.props else {}
             if props.pop("failed", False) is True:
                 staged.sums["failed"] = staged.sums.get("failed", 0) + 1
+                share["failed"] = share.get("failed", 0) + 1
             for name in SUMMED_PROPERTIES:
                 value = props.pop(name, None)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     staged.sums[name] = staged.sums.get(name, 0) + value
+                    share[name] = share.get(name, 0) + value
             if props:
                 staged.props.update(clean_properties(props))
         else:
