@@ -6,6 +6,7 @@ export a snapshot (``graphdb.export``) → model (``gnn``) → write back (``gra
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -142,6 +143,10 @@ def score_graph(
     emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=device)
     benign = [uid for uid, verdict in analyst_labels(driver, database).items() if verdict == 0]
     if benign:
+        # Feedback extends the reference for this run only: the caller's checkpoint stays as loaded,
+        # so scoring twice never adds the same nodes twice.
+        checkpoint = copy.copy(checkpoint)
+        checkpoint.detector = copy.deepcopy(checkpoint.detector)
         index = snapshot.index_of()
         rows = np.array([index[uid] for uid in benign if uid in index], dtype=np.int64)
         if rows.size:

@@ -5,16 +5,11 @@
 // param: min_score = 0.9  lowest anomaly_score of the host
 // param: limit = 25  rows to return
 WITH 7.0 AS min_cvss, 0.9 AS min_score // @params
-MATCH (scanned:VM)-[:HAS_VULN]->(cve:CVE)
+MATCH (vm:VM)-[:HAS_VULN]->(cve:CVE)
 WHERE coalesce(cve.cvss, 0) >= min_cvss
-// A scan report names a host, not its cloud id, so ingest stores it as VM `host:<name>`; when that name is
-// the cloud id (an instance ARN, an Azure or GCP resource id) it is the inventory's VM with its activity.
-OPTIONAL MATCH (inventory:VM {uid: substring(scanned.uid, 5)})
-  WHERE scanned.uid STARTS WITH 'host:'
-WITH coalesce(inventory, scanned) AS vm, cve, min_score
-WHERE vm.public = true OR vm.open_to_internet = true
-   OR EXISTS { MATCH (vm)-[:HAS_IP]->(:IP {public: true}) }
-   OR EXISTS { MATCH (:IP {public: true})-[:CONNECTS_TO]->(:IP)<-[:HAS_IP]-(vm) }
+  AND (vm.public = true OR vm.open_to_internet = true
+       OR EXISTS { MATCH (vm)-[:HAS_IP]->(:IP {public: true}) }
+       OR EXISTS { MATCH (:IP {public: true})-[:CONNECTS_TO]->(:IP)<-[:HAS_IP]-(vm) })
 WITH vm, min_score, collect(DISTINCT cve.uid) AS cves, max(cve.cvss) AS max_cvss
 WHERE coalesce(vm.anomaly_score, 0) >= min_score
 RETURN vm.uid AS host, vm.name AS name, round(vm.anomaly_score, 4) AS score, max_cvss, cves,

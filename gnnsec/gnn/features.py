@@ -54,6 +54,8 @@ EXCLUDED_PROPERTIES: frozenset[str] = frozenset(
         "analyst_label",
         "analyst",
         "analyst_at",
+        "analyst_note",
+        "scoring_run",
         "uid",
         "name",
     }

@@ -28,6 +28,7 @@ EXCLUDED_NODE_PROPERTIES = frozenset(
         "anomaly_rank",
         "anomalous",
         "scored_at",
+        "scoring_run",
         "model_id",
         "anomaly_reasons",
         "reconstruction_error",

@@ -1,10 +1,10 @@
 """Scores → Neo4j properties, batched by ``uid`` (never by internal ids, which Neo4j reuses).
 
 Nodes get ``anomaly_score`` (calibrated to [0, 1]), ``anomaly_rank`` (1 = most unusual within
-its label), ``anomalous`` (score above the run's threshold), ``anomaly_reasons``, ``scored_at``
-and ``model_id``; relationships get ``distmult_score`` and ``edge_anomaly``; one ``:ScoringRun``
-node records the run.  A new run first clears the previous run's properties, so the graph always
-shows exactly one consistent scoring.
+its label), ``anomalous`` (score above the run's threshold), ``anomaly_reasons``, ``scored_at``,
+``model_id`` and ``scoring_run`` (the ``:ScoringRun``'s ``run_id``); relationships get
+``distmult_score`` and ``edge_anomaly``; one ``:ScoringRun`` node records the run.  A new run
+first clears the previous run's properties, so the graph always shows one consistent scoring.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ from gnnsec import schema
 from gnnsec.graphdb.loader import epoch_ms
 
 BATCH_SIZE = 10_000
-NODE_SCORE_PROPERTIES = ("anomaly_score", "anomaly_rank", "anomalous", "anomaly_reasons", "scored_at", "model_id")
+NODE_SCORE_PROPERTIES = (
+    "anomaly_score",
+    "anomaly_rank",
+    "anomalous",
+    "anomaly_reasons",
+    "scored_at",
+    "model_id",
+    "scoring_run",
+)
 EDGE_SCORE_PROPERTIES = ("distmult_score", "edge_anomaly")
 
 
@@ -106,10 +114,12 @@ def write_node_scores(
             UNWIND $rows AS row
             MATCH (n:{label} {{uid: row.uid}})
             SET n.anomaly_score = row.score, n.anomaly_rank = row.rank, n.anomalous = row.anomalous,
-                n.anomaly_reasons = row.reasons, n.scored_at = $at, n.model_id = $model
+                n.anomaly_reasons = row.reasons, n.scored_at = $at, n.model_id = $model, n.scoring_run = $run
             """
             for chunk in _batches(rows, BATCH_SIZE):
-                session.execute_write(_run, query, {"rows": chunk, "at": run.scored_at, "model": run.model_id})
+                session.execute_write(
+                    _run, query, {"rows": chunk, "at": run.scored_at, "model": run.model_id, "run": run.run_id}
+                )
                 written += len(chunk)
                 if progress:
                     progress(len(chunk))

@@ -29,8 +29,17 @@ SEVERITIES = ("UNKNOWN", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
 def host_uid(name: str) -> str:
-    """A scanned host or filesystem, known only by the name the scanner was given."""
-    return f"host:{name.strip()}"
+    """A scanned host's uid: a cloud instance id that is already a uid (an EC2 instance ARN, an Azure
+    or GCP VM resource id) is used as it is, so the CVEs land on the inventory VM; any other name
+    becomes ``host:<name>``."""
+    stripped = name.strip()
+    if stripped.startswith("arn:aws:ec2:") and ":instance/" in stripped:
+        return stripped
+    if stripped.lower().startswith("/subscriptions/") and "/virtualmachines/" in stripped.lower():
+        return uids.azure_resource(stripped)
+    if stripped.startswith("//compute.googleapis.com/"):
+        return uids.gcp_resource(stripped)
+    return f"host:{stripped}"
 
 
 @dataclass
