@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -69,11 +69,14 @@ def _to_python(value: Any) -> Any:
     return value
 
 
-def _epoch(value: Any) -> float:
-    if value is None:
-        return math.nan
-    converted = _to_python(value)
-    return float(converted) if isinstance(converted, int | float) else math.nan
+def _window_iso(epoch_ms: int, names: dict[int, str]) -> str:
+    """A window start as ISO text, in the form ``neo4j.time.DateTime.iso_format()`` gives for UTC
+    (few distinct windows: memoised)."""
+    name = names.get(epoch_ms)
+    if name is None:
+        moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+        name = names[epoch_ms] = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond * 1000:09d}+00:00"
+    return name
 
 
 def _node_filter(alias: str, flt: SnapshotFilter) -> str:
@@ -124,13 +127,22 @@ def export_snapshot(
         for label in flt.labels:
             label_id = schema.label_id(label)
             where = _node_filter("n", flt)
-            query = f"MATCH (n:{label}) {'WHERE ' + where if where else ''} RETURN n.uid AS uid, properties(n) AS p"
+            # first/last seen leave the server as epoch milliseconds: hydrating a driver DateTime per
+            # value made the export several times slower than the rest of the record.
+            query = (
+                f"MATCH (n:{label}) {'WHERE ' + where if where else ''} RETURN n.uid AS uid, "
+                "n {.*, first_seen: n.first_seen.epochMillis, last_seen: n.last_seen.epochMillis} AS p"
+            )
             count = 0
             for record in session.run(query, params):
                 uid = record["uid"]
                 if uid is None or (label, uid) in index:
                     continue
-                props = {k: _to_python(v) for k, v in record["p"].items() if k not in EXCLUDED_NODE_PROPERTIES}
+                props = {k: _to_python(v) for k, v in record["p"].items()
+                         if k not in EXCLUDED_NODE_PROPERTIES and v is not None}
+                for key in ("first_seen", "last_seen"):
+                    if key in props:
+                        props[key] = props[key] / 1000.0
                 index[(label, uid)] = len(node_uid)
                 node_uid.append(uid)
                 node_label.append(label_id)
@@ -146,6 +158,7 @@ def export_snapshot(
         first_seen: list[float] = []
         last_seen: list[float] = []
         windows: list[str | None] = []
+        window_names: dict[int, str] = {}
         actions: list[list[str]] = []
         for rel_type in flt.relation_types:
             rel = schema.relation(rel_type)
@@ -163,7 +176,8 @@ def export_snapshot(
             query = (
                 f"MATCH (a)-[r:{rel_type}]->(b) {where} "
                 "RETURN labels(a)[0] AS al, a.uid AS a, labels(b)[0] AS bl, b.uid AS b, r.count AS count, "
-                "r.first_seen AS fs, r.last_seen AS ls, r.window AS w, r.actions AS actions"
+                "r.first_seen.epochMillis AS fs, r.last_seen.epochMillis AS ls, r.window.epochMillis AS w, "
+                "r.actions AS actions"
             )
             count = 0
             for record in session.run(query, params):
@@ -175,10 +189,9 @@ def export_snapshot(
                 targets.append(dst)
                 types.append(rel_id)
                 counts.append(float(record["count"] or 1))
-                first_seen.append(_epoch(record["fs"]))
-                last_seen.append(_epoch(record["ls"]))
-                window = record["w"]
-                windows.append(window.iso_format() if isinstance(window, DateTime) else None)
+                first_seen.append(math.nan if record["fs"] is None else record["fs"] / 1000.0)
+                last_seen.append(math.nan if record["ls"] is None else record["ls"] / 1000.0)
+                windows.append(None if record["w"] is None else _window_iso(record["w"], window_names))
                 actions.append(list(record["actions"] or []))
                 count += 1
             if progress:
