@@ -58,7 +58,7 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
         records, _, keys = driver.execute_query(cypher, values, database_=database)  # type: ignore[attr-defined]
     table = Table(title=f"{hunt.name}: {len(records)} row(s)")
     for key in keys:
-        table.add_column(key)
+        table.add_column(key, overflow="fold")  # uids and ARNs are what analysts copy: never cut them
     for record in records:
         table.add_row(*(_cell(record[key]) for key in keys))
     console.print(table)
