@@ -70,3 +70,18 @@ def fixture_files() -> list[Path]:
         for p in (FIXTURES / folder).iterdir()
         if p.is_file() and not p.name.startswith(("LICENSE", "README"))
     )
+
+
+def nodes_by_uid(records: list[object], label: str) -> dict[str, Node]:
+    """Nodes of one label by uid, with repeated records' props merged as the loader merges them."""
+    out: dict[str, Node] = {}
+    for r in records:
+        if isinstance(r, Node) and r.label == label:
+            before = out.get(r.uid)
+            out[r.uid] = Node(r.label, r.uid, {**(before.props if before else {}), **r.props}, r.seen)
+    return out
+
+
+def edge_pairs(records: list[object], rel: str) -> set[tuple[str, str]]:
+    """(source uid, target uid) of every edge of type ``rel``."""
+    return {(r.src.uid, r.dst.uid) for r in records if isinstance(r, Edge) and r.type == rel}

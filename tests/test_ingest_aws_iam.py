@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _ingest_support import edge_pairs, nodes_by_uid
 
 from gnnsec.ingest.aws_iam import AwsIamAdapter
 from gnnsec.ingest.base import AdapterError, BadRecord, Edge, Node
@@ -22,18 +23,8 @@ def records(path: Path, **kwargs: object) -> list[object]:
     return list(AwsIamAdapter(**kwargs).read(path))  # type: ignore[arg-type]
 
 
-def nodes(recs: list[object], label: str) -> dict[str, Node]:
-    """Nodes of one label by uid, with repeated records' props merged as the loader merges them."""
-    out: dict[str, Node] = {}
-    for r in recs:
-        if isinstance(r, Node) and r.label == label:
-            before = out.get(r.uid)
-            out[r.uid] = Node(r.label, r.uid, {**(before.props if before else {}), **r.props}, r.seen)
-    return out
-
-
-def edges(recs: list[object], rel: str) -> set[tuple[str, str]]:
-    return {(r.src.uid, r.dst.uid) for r in recs if isinstance(r, Edge) and r.type == rel}
+nodes = nodes_by_uid
+edges = edge_pairs
 
 
 @pytest.mark.parametrize("path", [CLOUDSPLAINING, CLOUDMAPPER, EXTRA])

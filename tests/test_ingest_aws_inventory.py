@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _ingest_support import edge_pairs, nodes_by_uid
 
 from gnnsec.ingest.aws_inventory import AwsInventoryAdapter
 from gnnsec.ingest.base import AdapterError, Edge, Node
@@ -23,18 +24,8 @@ def records(path: Path) -> list[object]:
     return list(AwsInventoryAdapter().read(path))
 
 
-def nodes(recs: list[object], label: str) -> dict[str, Node]:
-    """Nodes of one label by uid, with repeated records' props merged as the loader merges them."""
-    out: dict[str, Node] = {}
-    for r in recs:
-        if isinstance(r, Node) and r.label == label:
-            before = out.get(r.uid)
-            out[r.uid] = Node(r.label, r.uid, {**(before.props if before else {}), **r.props}, r.seen)
-    return out
-
-
-def edges(recs: list[object], rel: str) -> set[tuple[str, str]]:
-    return {(r.src.uid, r.dst.uid) for r in recs if isinstance(r, Edge) and r.type == rel}
+nodes = nodes_by_uid
+edges = edge_pairs
 
 
 @pytest.mark.parametrize("path", [DEMO, EXTRA])

@@ -69,6 +69,18 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict
         yield rows[start : start + size]
 
 
+def _widen_seen(alias: str) -> str:
+    """SET ``first_seen``/``last_seen`` of ``alias`` so they only move outwards (idempotent re-loads)."""
+    return (
+        f"SET {alias}.first_seen = CASE WHEN first_seen IS NULL THEN {alias}.first_seen\n"
+        f"    WHEN {alias}.first_seen IS NULL OR first_seen < {alias}.first_seen THEN first_seen\n"
+        f"    ELSE {alias}.first_seen END,\n"
+        f"  {alias}.last_seen = CASE WHEN last_seen IS NULL THEN {alias}.last_seen\n"
+        f"    WHEN {alias}.last_seen IS NULL OR last_seen > {alias}.last_seen THEN last_seen\n"
+        f"    ELSE {alias}.last_seen END"
+    )
+
+
 def node_query(label: str) -> str:
     """MERGE nodes of one label; ``first_seen``/``last_seen`` only widen."""
     schema.label_id(label)
@@ -76,12 +88,7 @@ def node_query(label: str) -> str:
 {_unwind_rows("first_seen", "last_seen")}
 MERGE (n:{label} {{uid: row.uid}})
 SET n += row.props
-SET n.first_seen = CASE WHEN first_seen IS NULL THEN n.first_seen
-                        WHEN n.first_seen IS NULL OR first_seen < n.first_seen THEN first_seen
-                        ELSE n.first_seen END,
-    n.last_seen = CASE WHEN last_seen IS NULL THEN n.last_seen
-                       WHEN n.last_seen IS NULL OR last_seen > n.last_seen THEN last_seen
-                       ELSE n.last_seen END
+{_widen_seen("n")}
 """
 
 
@@ -94,12 +101,7 @@ MATCH (a:{source_label} {{uid: row.src}})
 MATCH (b:{target_label} {{uid: row.dst}})
 MERGE (a)-[r:{rel_type}]->(b)
 SET r += row.props
-SET r.first_seen = CASE WHEN first_seen IS NULL THEN r.first_seen
-                        WHEN r.first_seen IS NULL OR first_seen < r.first_seen THEN first_seen
-                        ELSE r.first_seen END,
-    r.last_seen = CASE WHEN last_seen IS NULL THEN r.last_seen
-                       WHEN r.last_seen IS NULL OR last_seen > r.last_seen THEN last_seen
-                       ELSE r.last_seen END
+{_widen_seen("r")}
 """
 
 
