@@ -1,0 +1,346 @@
+r"""Scoring (entity, window) pairs against history, calibrated on history.
+
+Per feature :math:`f` and reference group :math:`g` (a node label and whether the entity has any history),
+the surprise of a value is the negative log of its smoothed empirical tail probability among the
+group's historical pairs,
+
+.. math::
+    s_f(x) = -\log \frac{\#\{r \in R_g : x_{r,f} \ge x\} + 1}{|R_g| + 1},
+
+so a value every entity of the label shows (no new edge, usual volume) costs nothing and a value no
+past window reached costs :math:`\log(|R_g|+1)`. A pair's raw score is the sum of its ``top_k`` largest
+surprises (correlated columns such as "new edges" and "new edge share" are not counted many times over).
+
+Calibration: every historical pair is scored the same way, leaving itself out of the tail counts, and
+the calibrated score of a new pair is the empirical CDF of those raw scores,
+:math:`\hat F_g(s) = \#\{r : s_r \le s\} / (|R_g| + 1)`. With entities × windows reference points
+(60 users × 30 days = 1,800) the 0.99 quantile is resolved instead of moving in steps of 1/12, and
+because every label is calibrated against its own normal, one overall top list across labels makes
+sense. Groups with fewer than ``min_reference`` pairs borrow the pooled reference of all labels
+(``calibration = "pooled"``); below that even pooled, ``"low"``.
+
+The same machinery scores relationships, grouped by relation type: a window relationship's columns are
+"never seen before", peer rarity, "first of its type for the source", type rarity among the source's
+label, and (when a trained model is given) DistMult's improbability.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gnnsec.gnn.history import EDGE_COLUMNS, WindowFeatures
+from gnnsec.snapshot import Snapshot
+
+CALIBRATION_KINDS = ("label", "pooled", "low")
+
+
+@dataclass(slots=True)
+class TailConfig:
+    top_k: int = 3
+    """Surprises summed per pair. Chosen on development estates (docs/evaluation.md), never on reported ones."""
+    min_reference: int = 50
+    threshold: float = 0.99
+    """Calibrated score at or above which a pair is ``anomalous``."""
+    warmup_windows: int = 1
+    """Windows at the start of the observed history left out of the reference (everything is new there)."""
+
+
+@dataclass(slots=True)
+class TailScores:
+    raw: np.ndarray  # [P]
+    score: np.ndarray  # [P], calibrated [0, 1)
+    surprise: np.ndarray  # [P, F]
+    calibration: list[str]  # per pair: label | pooled | low
+    anomalous: np.ndarray  # bool [P]: score >= threshold
+
+
+@dataclass(slots=True)
+class _Group:
+    sorted_columns: np.ndarray  # [n, F], each column sorted ascending
+    calibration: np.ndarray  # sorted leave-one-out raw scores of the reference pairs [n]
+    kind: str
+
+
+class TailModel:
+    """Per-group empirical tails of anomaly columns; ``fit`` on history, ``score`` new pairs."""
+
+    def __init__(self, config: TailConfig | None = None) -> None:
+        self.config = config or TailConfig()
+        self.groups: dict[object, _Group] = {}
+        self.pooled: dict[object, _Group] = {}
+
+    @staticmethod
+    def _tail_counts(sorted_columns: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """#reference values ≥ x, per column."""
+        n = sorted_columns.shape[0]
+        out = np.empty(x.shape, dtype=np.float64)
+        for j in range(x.shape[1]):
+            out[:, j] = n - np.searchsorted(sorted_columns[:, j], x[:, j], side="left")
+        return out
+
+    def _raw(self, surprise: np.ndarray) -> np.ndarray:
+        k = min(self.config.top_k, surprise.shape[1])
+        if k <= 0:
+            return np.zeros(surprise.shape[0])
+        return np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
+
+    def _fit_group(self, x: np.ndarray, kind: str) -> _Group:
+        sorted_columns = np.sort(x, axis=0)
+        n = x.shape[0]
+        counts = self._tail_counts(sorted_columns, x) - 1.0  # leave the pair itself out
+        surprise = -np.log((counts + 1.0) / n)
+        return _Group(sorted_columns, np.sort(self._raw(surprise)), kind)
+
+    def fit(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray) -> TailModel:
+        """Reference groups keyed by (group, stratum), with a pooled reference per stratum."""
+        self.groups, self.pooled = {}, {}
+        for s in np.unique(stratum):
+            rows = np.flatnonzero(stratum == s)
+            if rows.size >= 2:
+                kind = "pooled" if rows.size >= self.config.min_reference else "low"
+                self.pooled[int(s)] = self._fit_group(x[rows], kind)
+            for g in np.unique(group[rows]):
+                own = rows[group[rows] == g]
+                if own.size >= self.config.min_reference:
+                    self.groups[(int(g), int(s))] = self._fit_group(x[own], "label")
+        return self
+
+    def _reference(self, g: int, s: int) -> _Group | None:
+        found = self.groups.get((g, s)) or self.pooled.get(s)
+        if found is None and self.pooled:
+            # No reference in this stratum at all: the other stratum's pooled reference, marked low.
+            other = next(iter(self.pooled.values()))
+            return _Group(other.sorted_columns, other.calibration, "low")
+        return found
+
+    def score(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray) -> TailScores:
+        n = x.shape[0]
+        raw, score = np.zeros(n), np.zeros(n)
+        surprise = np.zeros(x.shape)
+        calibration = ["low"] * n
+        keys = np.stack([group, stratum], axis=1) if n else np.zeros((0, 2), dtype=np.int64)
+        for g, s in {(int(a), int(b)) for a, b in keys.tolist()}:
+            rows = np.flatnonzero((group == g) & (stratum == s))
+            ref = self._reference(g, s)
+            if ref is None:
+                continue
+            m = ref.sorted_columns.shape[0]
+            counts = self._tail_counts(ref.sorted_columns, x[rows])
+            surprise[rows] = -np.log((counts + 1.0) / (m + 1.0))
+            raw[rows] = self._raw(surprise[rows])
+            score[rows] = np.searchsorted(ref.calibration, raw[rows], side="right") / (ref.calibration.size + 1.0)
+            for r in rows.tolist():
+                calibration[r] = ref.kind
+        return TailScores(raw, score, surprise, calibration, score >= self.config.threshold)
+
+    def reference_sizes(self) -> dict[str, int]:
+        out = {f"{g}/{s}": int(ref.sorted_columns.shape[0]) for (g, s), ref in self.groups.items()}
+        out.update({f"*/{s}": int(ref.sorted_columns.shape[0]) for s, ref in self.pooled.items()})
+        return out
+
+
+def rank_within(group: np.ndarray, score: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """1 = most anomalous within its group; ties on the calibrated score broken by the raw score."""
+    rank = np.zeros(score.size, dtype=np.int64)
+    for g in np.unique(group):
+        rows = np.flatnonzero(group == g)
+        order = np.lexsort((-raw[rows], -score[rows]))
+        rank[rows[order]] = np.arange(1, rows.size + 1)
+    return rank
+
+
+def log_odds(score: np.ndarray) -> np.ndarray:
+    """Calibrated score → log-odds, for ranking across labels without saturating at the top."""
+    clipped = np.clip(score, 1e-9, 1 - 1e-9)
+    return np.log(clipped / (1 - clipped))
+
+
+def surprise_to_share(surprise: float) -> float:
+    """exp(−surprise): the smoothed share of reference pairs at least this extreme."""
+    return math.exp(-surprise)
+
+
+def stratum_of(context: np.ndarray) -> np.ndarray:
+    """0 for an entity with no earlier active window (everything is new to it), 1 otherwise: a new hire's
+    first day is compared with other first days, not with people who have a habit."""
+    return (context[:, 0] > 0).astype(np.int64)
+
+
+def fit_pairs(features: WindowFeatures, config: TailConfig | None = None) -> TailModel:
+    """The node reference: every historical (entity, window) pair, grouped by label and stratum."""
+    config = config or TailConfig()
+    rows = np.flatnonzero(features.warmed_up(config.warmup_windows))
+    return TailModel(config).fit(features.label[rows], stratum_of(features.context[rows]), features.x[rows])
+
+
+def score_pairs(model: TailModel, features: WindowFeatures) -> TailScores:
+    return model.score(features.label, stratum_of(features.context), features.x)
+
+
+def edge_groups(snapshot: Snapshot, features: WindowFeatures) -> np.ndarray:
+    """Relationships are referenced per relation type."""
+    return snapshot.edge_type[features.edge].astype(np.int64)
+
+
+def fit_edges(snapshot: Snapshot, features: WindowFeatures, config: TailConfig | None = None) -> TailModel:
+    """The relationship reference: every historical window relationship, grouped by relation type."""
+    config = config or TailConfig()
+    edge_config = TailConfig(top_k=len(EDGE_COLUMNS), min_reference=config.min_reference, threshold=config.threshold)
+    warm = features.edge_window >= features.origin + config.warmup_windows * 86400.0
+    groups = edge_groups(snapshot, features)[warm]
+    return TailModel(edge_config).fit(groups, np.zeros_like(groups), features.edge_x[warm])
+
+
+def score_edges(model: TailModel, snapshot: Snapshot, features: WindowFeatures) -> TailScores:
+    groups = edge_groups(snapshot, features)
+    return model.score(groups, np.zeros_like(groups), features.edge_x)
+
+
+# ---- reasons in words ---------------------------------------------------------------------------
+
+REASON_MAX_SHARE = 0.05
+"""A column is worth a reason when at most this share of the reference was as extreme."""
+
+
+def _short(uid: str, width: int = 60) -> str:
+    return uid if len(uid) <= width else "…" + uid[-(width - 1):]
+
+
+def _names(values: list[str], limit: int = 2) -> str:
+    shown = ", ".join(_short(v, 48) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+class PairExplainer:
+    """Words for why a pair scored high, drawn from its own relationships (built once per scoring run)."""
+
+    def __init__(self, snapshot: Snapshot, features: WindowFeatures) -> None:
+        from gnnsec.gnn.history import edge_windows
+
+        self.snapshot = snapshot
+        self.features = features
+        self.when = edge_windows(snapshot)
+        src, dst = snapshot.edge_index
+        self.out_order = np.argsort(src, kind="stable")
+        self.out_start = np.searchsorted(src[self.out_order], np.arange(snapshot.num_nodes + 1))
+        self.in_order = np.argsort(dst, kind="stable")
+        self.in_start = np.searchsorted(dst[self.in_order], np.arange(snapshot.num_nodes + 1))
+
+    def _edges(self, node: int, outgoing: bool) -> np.ndarray:
+        order, start = (self.out_order, self.out_start) if outgoing else (self.in_order, self.in_start)
+        return order[start[node] : start[node + 1]]
+
+    def reasons(self, row: int, surprise: np.ndarray, limit: int = 4) -> list[str]:
+        from gnnsec.gnn.history import ANOMALY_COLUMNS
+        from gnnsec.schema import NODE_LABELS, RELATION_NAMES
+
+        f = self.features
+        node, window = int(f.node[row]), float(f.window[row])
+        label = NODE_LABELS[int(f.label[row])]
+        snap = self.snapshot
+        out = self._edges(node, True)
+        out_now = out[self.when[out] == window]
+        out_before = out[self.when[out] < window]
+        inn = self._edges(node, False)
+        in_now = inn[self.when[inn] == window]
+        in_before = inn[self.when[inn] < window]
+
+        def keys(edges: np.ndarray, outgoing: bool) -> set[tuple[int, int]]:
+            peers = snap.edge_index[1 if outgoing else 0, edges]
+            return set(zip(snap.edge_type[edges].tolist(), peers.tolist(), strict=True))
+
+        seen_out, seen_in = keys(out_before, True), keys(in_before, False)
+        new_out = [e for e in out_now.tolist() if (int(snap.edge_type[e]), int(snap.edge_index[1, e])) not in seen_out]
+        new_in = [e for e in in_now.tolist() if (int(snap.edge_type[e]), int(snap.edge_index[0, e])) not in seen_in]
+        peer = snap.node_uid
+        texts: list[str] = []
+        order = np.argsort(-surprise, kind="stable")
+        for j in order.tolist():
+            share = math.exp(-float(surprise[j]))
+            if share > REASON_MAX_SHARE or len(texts) >= limit:
+                break
+            tail = f"(as unusual as {share:.1%} of past {label}-days)" if share >= 0.001 else "(never seen before)"
+            name = ANOMALY_COLUMNS[j]
+            text = self._text(name, label, node, window, new_out, new_in, out_now, out_before, peer, RELATION_NAMES)
+            if text:
+                texts.append(f"{text} {tail}")
+        return texts
+
+    def _text(self, name: str, label: str, node: int, window: float, new_out: list[int], new_in: list[int],
+              out_now: np.ndarray, out_before: np.ndarray, peer: list[str], rel_names: tuple[str, ...]) -> str:
+        snap = self.snapshot
+        from gnnsec.schema import relation_id
+
+        def of_type(edges: list[int], rel: str) -> list[str]:
+            rid = relation_id(rel)
+            return [peer[int(snap.edge_index[1, e])] for e in edges if int(snap.edge_type[e]) == rid]
+
+        if name in ("new_edges", "new_edge_share", "peer_rarity") and new_out:
+            first = new_out[0]
+            return (f"{len(new_out)} relationship(s) it never had before, e.g. "
+                    f"{rel_names[int(snap.edge_type[first])]} → {_short(peer[int(snap.edge_index[1, first])])}")
+        if name == "new_source_ips":
+            return f"first calls from {_names(of_type(new_out, 'AUTHENTICATES_FROM'))}"
+        if name == "new_roles_assumed":
+            return f"first time it assumed {_names(of_type(new_out, 'ASSUMES_ROLE'))}"
+        if name in ("new_actions", "new_action_share", "action_rarity"):
+            before = {a for e in out_before.tolist() for a in snap.edge_actions[e]}
+            fresh = sorted({a for e in out_now.tolist() for a in snap.edge_actions[e]} - before)
+            return f"API actions it never used before: {_names(fresh, 4)}" if fresh else ""
+        if name in ("new_regions", "place_rarity"):
+            before = {snap.node_props[int(snap.edge_index[1, e])].get("region") for e in out_before.tolist()}
+            now = {snap.node_props[int(snap.edge_index[1, e])].get("region") for e in out_now.tolist()}
+            fresh = sorted(str(r) for r in now - before if r)
+            own = snap.node_props[node].get("region")
+            if name == "place_rarity" and own:
+                return f"in region {own}, where nothing was active before"
+            return f"first activity in region(s) {_names(fresh, 3)}" if fresh else ""
+        if name == "new_accounts":
+            before = {snap.node_props[int(snap.edge_index[1, e])].get("account") for e in out_before.tolist()}
+            now = {snap.node_props[int(snap.edge_index[1, e])].get("account") for e in out_now.tolist()}
+            fresh = sorted(str(a) for a in now - before if a)
+            return f"first reach into account(s) {_names(fresh, 3)}" if fresh else ""
+        if name == "new_relation_types":
+            before = {int(t) for t in snap.edge_type[out_before].tolist()}
+            fresh = sorted({rel_names[int(t)] for t in snap.edge_type[out_now].tolist() if int(t) not in before})
+            return f"relationship type(s) new to it: {_names(fresh, 3)}" if fresh else ""
+        if name == "type_rarity":
+            return "a kind of relationship few or no other " + label + "s ever had"
+        if name == "dormant_days":
+            active = self.when[out_before]
+            last = float(np.nanmax(active)) if active.size else math.nan
+            days = round((window - last) / 86400.0) - 1 if math.isfinite(last) else 0
+            return f"active again after {days} dormant day(s)" if days > 0 else "active again after a dormant spell"
+        if name in ("volume_z", "volume_ratio"):
+            now = float(snap.edge_count[out_now].sum())
+            return f"{now:,.0f} events, far above its own usual volume"
+        if name == "hour_novelty":
+            return "active at hours it is normally not"
+        if name in ("new_in_edges", "new_in_share") and new_in:
+            first = new_in[0]
+            return (f"{len(new_in)} new principal(s) reached it, e.g. "
+                    f"{_short(peer[int(snap.edge_index[0, first])])} via {rel_names[int(snap.edge_type[first])]}")
+        if name == "in_volume_z":
+            return "far more incoming activity than usual"
+        return ""
+
+
+def edge_reasons(snapshot: Snapshot, features: WindowFeatures, row: int) -> list[str]:
+    """Words for one window relationship's edge columns."""
+    from gnnsec.schema import NODE_LABELS
+
+    new, _, type_new, type_rarity = features.edge_x[row].tolist()
+    src_label = NODE_LABELS[int(snapshot.node_label[snapshot.edge_index[0, features.edge[row]]])]
+    out = []
+    if new:
+        out.append("never seen before")
+        count = int(features.edge_peer_count[row])
+        out.append(f"no other {src_label} ever had it" if count == 0 else f"{count} other {src_label}(s) had it before")
+    if type_new:
+        out.append(f"first of its type for this {src_label}")
+    if type_rarity >= 0.9:
+        out.append(f"a type {type_rarity:.0%} of {src_label}s never had")
+    return out
