@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -254,3 +254,195 @@ def record_feedback(
         database_=database,
     )
     return [r["uid"] for r in records if not r["found"]]
+
+
+# ---- scoring against history ------------------------------------------------------------------------
+
+DAY = timedelta(days=1)
+HISTORY_DAYS = 30
+"""Days of history each scored window is compared with (its own and its label's)."""
+
+
+@dataclass(slots=True)
+class WindowResult:
+    """One scored window: the run, and its pairs ranked (best first)."""
+
+    run: ScoringRun
+    node_scores: list[NodeScore]
+    edge_scores: list[EdgeScore]
+    reference_pairs: int
+
+
+def _day_start(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def activity_days(driver: Driver, database: str | None = None) -> list[datetime]:
+    """Start of every aggregation window that holds activity, oldest first."""
+    days: set[int] = set()
+    for rel in schema.RELATION_TYPES:
+        if not rel.aggregated:
+            continue
+        records, _, _ = driver.execute_query(
+            f"MATCH ()-[r:{rel.name}]->() WHERE r.window IS NOT NULL RETURN DISTINCT r.window.epochMillis AS w",
+            database_=database,
+        )
+        days.update(int(r["w"]) for r in records)
+    return [datetime.fromtimestamp(ms / 1000, tz=UTC) for ms in sorted(days)]
+
+
+def scored_windows(driver: Driver, clouds: Sequence[str], accounts: Sequence[str],
+                   database: str | None = None) -> set[datetime]:
+    """Window starts already scored with exactly this scope."""
+    records, _, _ = driver.execute_query(
+        "MATCH (r:ScoringRun) WHERE r.window_start IS NOT NULL "
+        "RETURN r.window_start AS w, coalesce(r.clouds, []) AS c, coalesce(r.accounts, []) AS a",
+        database_=database,
+    )
+    return {r["w"].to_native().astimezone(UTC) for r in records
+            if sorted(r["c"]) == sorted(clouds) and sorted(r["a"]) == sorted(accounts)}
+
+
+def check_scope(driver: Driver, clouds: Sequence[str], accounts: Sequence[str], database: str | None = None) -> None:
+    """Unknown ``--cloud``/``--account`` values are errors (a typo must not score an empty estate)."""
+    for prop, wanted, flag in (("cloud", clouds, "--cloud"), ("account", accounts, "--account")):
+        if not wanted:
+            continue
+        known: set[str] = set()
+        for label in schema.NODE_LABELS:
+            records, _, _ = driver.execute_query(
+                f"MATCH (n:{label}) WHERE n.{prop} IS NOT NULL RETURN DISTINCT n.{prop} AS v", database_=database)
+            known.update(str(r["v"]) for r in records)
+        unknown = sorted(set(wanted) - known)
+        if unknown:
+            raise ValueError(f"{flag} {', '.join(unknown)}: no node has that {prop}; known: "
+                             f"{', '.join(sorted(known)[:20]) or 'none (ingest data first)'}")
+
+
+def windows_to_score(driver: Driver, since: datetime | None, until: datetime | None, all_unscored: bool,
+                     clouds: Sequence[str] = (), accounts: Sequence[str] = (), database: str | None = None,
+                     now: datetime | None = None) -> list[datetime]:
+    """Day windows to score: those in [since, until); else every unscored complete day (``all_unscored``);
+    else the most recent complete day not yet scored. A day is complete once it has ended."""
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+    days = activity_days(driver, database)
+    if not days:
+        raise ValueError("the graph holds no activity to score: ingest logs first (`gnnsec ingest`)")
+    if since is not None:
+        start = _day_start(since)
+        end = until or (days[-1] + DAY)
+        return [d for d in days if start <= d < end]
+    now = now or datetime.now(UTC)
+    complete = [d for d in days if d + DAY <= now and (until is None or d < until)]
+    done = scored_windows(driver, clouds, accounts, database)
+    unscored = [d for d in complete if d not in done and d > days[0]]  # the first day has no history
+    return unscored if all_unscored else unscored[-1:]
+
+
+def score_windows(
+    driver: Driver,
+    windows: Sequence[datetime],
+    *,
+    clouds: Sequence[str] = (),
+    accounts: Sequence[str] = (),
+    checkpoint: Checkpoint | None = None,
+    model_id: str = "history",
+    history_days: int = HISTORY_DAYS,
+    threshold: float | None = None,
+    floor: float = 0.9,
+    database: str | None = None,
+    write: bool = True,
+    device: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> list[WindowResult]:
+    """Score each day window against the ``history_days`` before it, and write each as its own run.
+
+    One export covers every window (features are causal, so one pass scores them all); each window's
+    reference is the historical (entity, window) pairs before it. With ``checkpoint``, the trained
+    graph model's DistMult improbability joins the columns.
+    """
+    from gnnsec.gnn.history import WINDOW_SECONDS, history_features
+    from gnnsec.gnn.window_detect import (
+        PairExplainer,
+        TailConfig,
+        edge_reasons,
+        fit_edges,
+        fit_pairs,
+        rank_within,
+        score_edges,
+        score_pairs,
+    )
+    from gnnsec.graphdb.writeback import write_window_scores
+
+    say = progress or (lambda _message: None)
+    if not windows:
+        return []
+    check_scope(driver, clouds, accounts, database)
+    windows = sorted(_day_start(w) for w in windows)
+    started_all = time.perf_counter()
+    flt = SnapshotFilter(since=windows[0] - history_days * DAY, until=windows[-1] + DAY, clouds=clouds,
+                         accounts=accounts)
+    say(f"exporting {history_days} days of history and {len(windows)} window(s)")
+    snapshot = export_snapshot(driver, flt, database=database)
+    implausible = None
+    if checkpoint is not None:
+        from gnnsec.gnn.detect import edge_anomaly
+        from gnnsec.gnn.embed import embed
+
+        configure_cpu_threads()
+        say(f"encoding {snapshot.num_nodes:,} nodes with the graph model")
+        implausible = edge_anomaly(embed(checkpoint.model, snapshot, checkpoint.spec, device=device).edge_logit)
+    say("history features for every (entity, day)")
+    features = history_features(snapshot, edge_implausibility=implausible)
+    config = TailConfig() if threshold is None else TailConfig(threshold=threshold)
+    labels = [schema.NODE_LABELS[i] for i in snapshot.node_label.tolist()]
+    results: list[WindowResult] = []
+    for window in windows:
+        started = time.perf_counter()
+        start = window.timestamp()
+        past = np.flatnonzero((features.window < start) & (features.window >= start - history_days * WINDOW_SECONDS))
+        now_rows = np.flatnonzero(features.window == start)
+        if past.size == 0:
+            raise ValueError(f"no history before {window.date()}: score a later day, or ingest earlier logs")
+        reference = features.select(past)
+        current = features.select(now_rows)
+        say(f"{window.date()}: {current.num_pairs:,} active entities against {reference.num_pairs:,} past pairs")
+        pairs = score_pairs(fit_pairs(reference, config), current)
+        ranks = rank_within(current.label, pairs.score, pairs.raw)
+        explainer = PairExplainer(snapshot, current)
+        reasons: dict[int, list[str]] = {}
+        # Words for the flagged pairs and the top of each day, whichever is more (at most REASONS_FOR_TOP).
+        for row in np.lexsort((-pairs.raw, -pairs.score))[:REASONS_FOR_TOP].tolist():
+            reasons[row] = explainer.reasons(row, pairs.surprise[row])
+        node_scores = [
+            NodeScore(labels[int(n)], snapshot.node_uid[int(n)], float(pairs.score[i]), int(ranks[i]),
+                      bool(pairs.anomalous[i]), reasons.get(i, []), float(pairs.raw[i]), pairs.calibration[i])
+            for i, n in enumerate(current.node.tolist())
+        ]
+        node_scores.sort(key=lambda s: (-s.score, -s.raw))
+        edges = score_edges(fit_edges(snapshot, reference, config), snapshot, current)
+        src, dst = snapshot.edge_index
+        edge_scores = []
+        for j, e in enumerate(current.edge.tolist()):
+            logit = float("nan") if implausible is None else float(np.log(1.0 / max(implausible[e], 1e-12) - 1.0))
+            edge_scores.append(EdgeScore(
+                labels[int(src[e])], snapshot.node_uid[int(src[e])], schema.RELATION_NAMES[int(snapshot.edge_type[e])],
+                labels[int(dst[e])], snapshot.node_uid[int(dst[e])], window, logit, float(edges.score[j]),
+                edge_reasons(snapshot, current, j) if edges.score[j] >= config.threshold else [],
+            ))
+        run = ScoringRun(
+            run_id=uuid.uuid4().hex[:16], model_id=model_id, scored_at=datetime.now(UTC),
+            threshold=config.threshold, window_start=window, window_end=window + DAY,
+            nodes_scored=current.num_pairs, edges_scored=len(edge_scores),
+            anomalous_nodes=int(pairs.anomalous.sum()), clouds=list(clouds), accounts=list(accounts),
+            extra={"reference_pairs": reference.num_pairs, "history_days": history_days},
+        )
+        if write:
+            say(f"{window.date()}: writing scores")
+            write_window_scores(driver, node_scores, edge_scores, run, floor=floor, database=database)
+        run.seconds = time.perf_counter() - started
+        results.append(WindowResult(run, node_scores, edge_scores, reference.num_pairs))
+    del started_all
+    return results

@@ -21,15 +21,29 @@ from gnnsec.cli.common import console, err_console
 from gnnsec.config import models_dir, state_dir
 
 DEMO_MARKER = "GnnsecDemo"
+DEMO_DAYS = 6
+SCORED_DAYS = 3
+"""The demo trains on the first days and scores each of the last ones against everything before it."""
 BROWSER_QUERIES = (
-    "MATCH (u:User) RETURN u.uid, u.anomaly_score, u.anomaly_reasons ORDER BY u.anomaly_score DESC LIMIT 10",
-    "MATCH p = (n)-[r]->(m) WHERE n.anomalous AND r.edge_anomaly > 0.9 RETURN p LIMIT 50",
+    "MATCH (n) WHERE n.anomalous RETURN labels(n)[0] AS label, n.uid, n.anomaly_score, n.score_window, "
+    "n.anomaly_reasons ORDER BY n.anomaly_score DESC, n.anomaly_raw DESC LIMIT 25",
+    "MATCH (r:ScoringRun)-[s:SCORED]->(n) WHERE s.anomalous RETURN date(r.window_start) AS day, labels(n)[0] AS label, "
+    "n.uid, s.score, s.rank, s.reasons ORDER BY day, s.score DESC, s.raw DESC",
+    "MATCH p = (a)-[r]->(b) WHERE r.edge_anomaly >= 0.99 RETURN p LIMIT 50",
 )
 
 
-def _labelled(path: Path) -> dict[str, str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["uid"]: row.get("campaign", "") for row in csv.DictReader(handle)}
+def _campaign_days(labels: Path) -> dict[tuple[str, str], set[str]]:
+    """(campaign, day) → uids of its labelled entities taking part in its activity that day."""
+    with (labels / "entities.csv").open(newline="", encoding="utf-8") as handle:
+        entities = {row["uid"]: row.get("campaign", "") for row in csv.DictReader(handle)}
+    out: dict[tuple[str, str], set[str]] = {}
+    with (labels / "activity.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            for uid in (row["src_uid"], row["dst_uid"]):
+                if uid in entities:
+                    out.setdefault((row["campaign"], row["time"][:10]), set()).add(uid)
+    return out
 
 
 def _ensure_server() -> tuple[str | None, float]:
@@ -52,8 +66,10 @@ def _ensure_server() -> tuple[str | None, float]:
 @click.option("--seed", default=42, show_default=True, help="Seed of the generated estate.")
 @click.option("--size", type=click.Choice(["small", "medium"]), default="small", show_default=True)
 @click.option("--epochs", default=60, show_default=True)
+@click.option("--days", default=DEMO_DAYS, show_default=True, type=click.IntRange(SCORED_DAYS + 2, 60),
+              help=f"Days generated; the last {SCORED_DAYS} are scored against the ones before.")
 @click.option("--reset", is_flag=True, help="Wipe a non-empty database that is not a previous demo's.")
-def demo(seed: int, size: str, epochs: int, reset: bool) -> None:
+def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
     """From nothing to scored findings: start Neo4j, generate, ingest, train, score, report."""
     from gnnsec.cli.common import connected
     from gnnsec.gnn.checkpoint import save_checkpoint
@@ -63,7 +79,7 @@ def demo(seed: int, size: str, epochs: int, reset: bool) -> None:
     from gnnsec.graphdb.loader import delete_everything
     from gnnsec.ingest.pipeline import discover, ingest
     from gnnsec.synth import generate
-    from gnnsec.workflow import score_graph, train_from_graph
+    from gnnsec.workflow import activity_days, score_windows, train_from_graph
 
     timings: dict[str, float] = {}
     browser_url, timings["neo4j start"] = _ensure_server()
@@ -73,7 +89,7 @@ def demo(seed: int, size: str, epochs: int, reset: bool) -> None:
     if estate.exists():
         shutil.rmtree(estate)
     with err_console.status(f"generating a {size} estate (seed {seed})"):
-        summary = generate(estate, seed=seed, size=size)
+        summary = generate(estate, seed=seed, size=size, days=days)
     timings["generate"] = time.perf_counter() - began
     console.print(f"generated {summary.total_events:,} events over {summary.nodes:,} entities with "
                   f"{summary.malicious_entities} labelled attack entities in {len(summary.campaigns)} campaigns "
@@ -105,11 +121,13 @@ def demo(seed: int, size: str, epochs: int, reset: bool) -> None:
                       f"({sum(report.totals.nodes_created.values()):,} nodes, "
                       f"{sum(report.totals.relationships_created.values()):,} relationships)")
 
+        all_days = activity_days(driver, database)
+        scored_days = all_days[-SCORED_DAYS:]
         began = time.perf_counter()
         config = TrainConfig(model=ModelConfig(kind="rgcn"), epochs=epochs, patience=10, seed=seed, device="auto")
         with err_console.status("training the RGCN (self-supervised)") as status:
             checkpoint, result, _ = train_from_graph(
-                driver, SnapshotFilter(), config, database=database,
+                driver, SnapshotFilter(until=scored_days[0]), config, database=database,
                 progress=lambda stats, total=None: status.update(
                     f"training the RGCN: epoch {stats.epoch + 1}, loss {stats.loss:.3f}"),
             )
@@ -117,38 +135,37 @@ def demo(seed: int, size: str, epochs: int, reset: bool) -> None:
         save_checkpoint(model_path, checkpoint)
         shutil.copyfile(model_path, models_dir() / "latest.pt")
         timings["train"] = time.perf_counter() - began
-        console.print(f"trained {len(result.epochs)} epochs on {result.device} in {result.seconds:.1f} s "
-                      f"→ {model_path}")
+        console.print(f"trained {len(result.epochs)} epochs on {result.device} in {result.seconds:.1f} s on the days "
+                      f"before {scored_days[0].date()} → {model_path}")
 
         began = time.perf_counter()
         with err_console.status("scoring") as status:
-            scored = score_graph(driver, checkpoint, model_path.stem, SnapshotFilter(), database=database,
-                                 progress=lambda message: status.update(message))
+            results = score_windows(driver, scored_days, model_id="history", database=database,
+                                    progress=lambda message: status.update(message))
         timings["score"] = time.perf_counter() - began
 
     from gnnsec.cli.score import findings_table
 
-    console.print(findings_table(scored, 10))
-    labelled = _labelled(estate / "labels" / "entities.csv")
-    ranked = sorted(scored.node_scores, key=lambda s: -s.score)
-    top_count = max(1, round(0.01 * len(ranked)))
-    top_uids = {s.uid for s in ranked[:top_count]}
-    present = [uid for uid in labelled if any(s.uid == uid for s in ranked)]
-    position = {s.uid: i for i, s in enumerate(ranked)}
-    hits = sorted(set(present) & top_uids)
-    table = Table(title="How the generator's labelled attack entities ranked (labels were never used in training)")
-    for column in ("campaign", "entities", "in top 1%", "median percentile"):
-        table.add_column(column)
-    for campaign in sorted(set(labelled.values())):
-        uids = [u for u in present if labelled[u] == campaign]
-        if not uids:
+    for scored in results:
+        day = scored.run.window_start.date() if scored.run.window_start else "?"
+        console.print(findings_table(scored.node_scores, 10, title=f"{day}: top 10 of {scored.run.nodes_scored:,}"))
+    by_day = {str(r.run.window_start.date()): r for r in results if r.run.window_start}
+    table = Table(title="Each campaign on the day it acts: its best entity's rank within that entity's label "
+                  "(labels were never used)")
+    for column in ("campaign", "day", "entity", "label", "rank", "score", "anomalous"):
+        table.add_column(column, overflow="fold")
+    for (campaign, day), uids in sorted(_campaign_days(estate / "labels").items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        result = by_day.get(day)
+        if result is None:
             continue
-        percentiles = sorted(100 * (1 - position[u] / len(ranked)) for u in uids)
-        table.add_row(campaign, str(len(uids)), str(sum(u in top_uids for u in uids)),
-                      f"{percentiles[len(percentiles) // 2]:.1f}")
+        scores = [s for s in result.node_scores if s.uid in uids and s.label in ("User", "Role", "VM", "Function")]
+        if not scores:
+            continue
+        best = min(scores, key=lambda s: (s.rank, -s.score))
+        of = sum(1 for s in result.node_scores if s.label == best.label)
+        table.add_row(campaign, day, best.uid, best.label, f"{best.rank} of {of}", f"{best.score:.4f}",
+                      "yes" if best.anomalous else "no")
     console.print(table)
-    console.print(f"{len(hits)} of {len(present)} labelled entities are in the top 1% ({top_count} of "
-                  f"{len(ranked):,} scored nodes).")
     console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
     if browser_url:
         from gnnsec.graphdb.server import LocalNeo4j

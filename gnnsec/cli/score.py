@@ -12,6 +12,7 @@ from rich.table import Table
 
 from gnnsec.cli.common import connected, console, err_console, window_filter, window_options
 from gnnsec.cli.train import latest_model_path
+from gnnsec.workflow import model_id_of
 
 
 def _load(model: Path | None) -> tuple[Any, Path]:
@@ -26,44 +27,79 @@ def _load(model: Path | None) -> tuple[Any, Path]:
         raise click.ClickException(f"{path}: {exc}") from None
 
 
-def findings_table(result: Any, limit: int = 10) -> Table:
-    """The top-scored nodes of a run with their reasons."""
-    table = Table(title=f"Top {limit} findings")
-    for column in ("rank", "label", "uid", "score", "why"):
+PRINCIPAL_LABELS = ("User", "Role", "VM", "Function", "Pod", "Container", "CloudAccount")
+"""Who acts: the findings list shows these by default (addresses and resources appear in their reasons)."""
+
+
+def findings_table(node_scores: list[Any], limit: int = 10, title: str | None = None,
+                   labels: tuple[str, ...] | None = PRINCIPAL_LABELS) -> Table:
+    """The top-scored entities of a run with their reasons (ranked by calibrated score, then raw)."""
+    table = Table(title=title or f"Top {limit} findings")
+    for column in ("#", "label", "uid", "score", "rank", "why"):
         table.add_column(column, overflow="fold")
-    ranked = sorted(result.node_scores, key=lambda s: -s.score)[:limit]
+    shown = [s for s in node_scores if labels is None or s.label in labels]
+    ranked = sorted(shown, key=lambda s: (-s.score, -getattr(s, "raw", 0.0)))[:limit]
     for position, node in enumerate(ranked, start=1):
-        table.add_row(str(position), node.label, node.uid, f"{node.score:.4f}", "; ".join(node.reasons[:3]))
+        flag = "[bold red]" if node.anomalous else ""
+        table.add_row(str(position), node.label, node.uid, f"{flag}{node.score:.4f}", str(node.rank),
+                      "; ".join(node.reasons[:3]))
     return table
 
 
 @click.command("score")
 @window_options
-@click.option("--model", type=click.Path(path_type=Path), default=None, help="Checkpoint (default: latest).")
+@click.option("--all-unscored", is_flag=True,
+              help="Score every complete day not yet scored, oldest first (default: only the latest one).")
+@click.option("--history-days", default=30, show_default=True, type=click.IntRange(1, 3650),
+              help="Days of history each day is compared with.")
+@click.option("--with-gnn", is_flag=True,
+              help="Add the trained model's DistMult improbability of new relationships (needs `gnnsec train`).")
+@click.option("--model", type=click.Path(path_type=Path), default=None, help="Checkpoint for --with-gnn "
+              "(default: latest).")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Flag nodes above this calibrated score (default: the model's validation-derived one).")
+              help="Flag entities whose calibrated score is at or above this (default 0.99).")
+@click.option("--floor", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Keep a per-window (:ScoringRun)-[:SCORED]->(entity) history for scores at or above this.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--top", default=10, show_default=True, help="Findings to print.")
+@click.option("--top", default=10, show_default=True, help="Findings to print per window.")
+@click.option("--all-labels", is_flag=True, help="List every label in the findings, not only principals.")
 def score(since: str | None, until: str | None, clouds: tuple[str, ...], accounts: tuple[str, ...],
-          model: Path | None, threshold: float | None, device: str, top: int) -> None:
-    """Score every node and relationship and write the scores to Neo4j."""
-    from gnnsec.workflow import model_id_of, score_graph
+          all_unscored: bool, history_days: int, with_gnn: bool, model: Path | None, threshold: float | None,
+          floor: float, device: str, top: int, all_labels: bool) -> None:
+    """Score each day's activity against the history before it and write the scores to Neo4j.
 
-    checkpoint, path = _load(model)
+    The unit is (entity, day): what an identity, workload or resource did that day, next to what it and
+    its peers did in the HISTORY_DAYS before. Without --since, the latest complete day not yet scored
+    is scored (--all-unscored: every such day). Re-scoring a day replaces that day's scores only.
+    """
+    from gnnsec.workflow import score_windows, windows_to_score
+
     flt = window_filter(since, until, clouds, accounts)
+    checkpoint, path = _load(model) if with_gnn else (None, None)
     with connected() as (driver, database), err_console.status("scoring") as status:
         try:
-            result = score_graph(driver, checkpoint, model_id_of(path), flt, database=database, threshold=threshold,
-                                 device=device, progress=lambda message: status.update(message))
+            windows = windows_to_score(driver, flt.since, flt.until, all_unscored, clouds, accounts, database)
+            if not windows:
+                console.print("nothing to score: every complete day with activity is scored "
+                              "(re-score one with --since DAY)")
+                return
+            results = score_windows(
+                driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
+                model_id=model_id_of(path) if path else "history", history_days=history_days, threshold=threshold,
+                floor=floor, database=database, device=device, progress=lambda message: status.update(message),
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    run = result.run
-    console.print(findings_table(result, top))
-    console.print(
-        f"run {run.run_id}: {run.nodes_scored:,} nodes, {run.edges_scored:,} relationships scored in "
-        f"{run.seconds:.1f} s; {run.anomalous_nodes:,} flagged anomalous (threshold {run.threshold}); "
-        f"window score {run.snapshot_score:.3f}"
-    )
+    for result in results:
+        run = result.run
+        day = run.window_start.date() if run.window_start else "?"
+        console.print(findings_table(result.node_scores, top, title=f"{day}: top {top} of {run.nodes_scored:,}",
+                                     labels=None if all_labels else PRINCIPAL_LABELS))
+        console.print(
+            f"run {run.run_id} ({day}): {run.nodes_scored:,} entities and {run.edges_scored:,} relationships "
+            f"scored against {result.reference_pairs:,} past (entity, day) pairs in {run.seconds:.1f} s; "
+            f"{run.anomalous_nodes:,} anomalous (calibrated score ≥ {run.threshold})"
+        )
 
 
 @click.command("explain")

@@ -29,7 +29,9 @@ from gnnsec.gnn.history import WINDOW_SECONDS, WindowFeatures, history_features
 from gnnsec.gnn.window_detect import TailConfig, fit_pairs, rank_within, score_pairs
 
 OURS = "history"
-DEFAULT_MODELS = (OURS, "rules", "iforest", "mlp-ae", "nbr-iforest")
+OURS_GNN = "history+rgcn"
+"""Ours with the RGCN's DistMult improbability of each new relationship as one more column."""
+DEFAULT_MODELS = (OURS_GNN, OURS, "rules", "iforest", "mlp-ae", "nbr-iforest")
 PRINCIPALS = ("User", "Role", "VM", "Function")
 """Labels counted for the per-day false-positive rate."""
 
@@ -41,6 +43,8 @@ class HistoryEvalConfig:
     seeds: int = 1
     mode: str = "unsupervised"  # unsupervised | supervised | both
     tail: TailConfig = field(default_factory=TailConfig)
+    epochs: int = 40
+    patience: int = 10
 
 
 @dataclass(slots=True)
@@ -158,6 +162,22 @@ def _score_ours(train: WindowFeatures, test: WindowFeatures, config: HistoryEval
     return scored.score, scored.raw, scored.anomalous, config.tail.threshold
 
 
+def gnn_implausibility(data: EvalData, fraction: float, seed: int, epochs: int, patience: int) -> np.ndarray:
+    """1 − σ(DistMult) for every relationship of the graph, from an RGCN trained before the cut only."""
+    from gnnsec.evaluate.splits import time_split
+    from gnnsec.gnn.detect import edge_anomaly
+    from gnnsec.gnn.embed import embed
+    from gnnsec.gnn.model import ModelConfig
+    from gnnsec.gnn.pipeline import train_checkpoint
+    from gnnsec.gnn.train import TrainConfig
+
+    split = time_split(data, fraction, None, seed)
+    config = TrainConfig(model=ModelConfig(kind="rgcn"), epochs=epochs, patience=patience, seed=seed, device="cpu")
+    checkpoint, _ = train_checkpoint(split.train, config)
+    emb = embed(checkpoint.model, data.snapshot, checkpoint.spec, device="cpu", seed=seed)
+    return edge_anomaly(emb.edge_logit)
+
+
 def run_history_evaluation(
     data: EvalData, config: HistoryEvalConfig, progress: Callable[[str], None] | None = None
 ) -> HistoryEvalResult:
@@ -179,6 +199,12 @@ def run_history_evaluation(
     ranks: list[CampaignRank] = []
     fpr: dict[str, dict[str, float]] = {}
     for seed in range(config.seeds):
+        with_gnn: tuple[WindowFeatures, WindowFeatures] | None = None
+        if OURS_GNN in config.models:
+            say(f"history seed {seed}: training the RGCN on the days before the cut")
+            implausible = gnn_implausibility(data, config.time_fraction, seed, config.epochs, config.patience)
+            both = history_features(snapshot, edge_implausibility=implausible)
+            with_gnn = (both.select(np.flatnonzero(both.window < cut)), both.select(np.flatnonzero(both.window >= cut)))
         for model in config.models:
             for mode in modes:
                 supervised_kind = model in ("gbt", "gbt-nbr")
@@ -187,8 +213,9 @@ def run_history_evaluation(
                 say(f"history seed {seed} {model} {mode}")
                 started = time.perf_counter()
                 record = RunRecord(model, mode, "all", f"history@{config.time_fraction:g}", seed, 0)
-                if model == OURS:
-                    score, raw, flagged, threshold = _score_ours(train, test, config)
+                if model in (OURS, OURS_GNN):
+                    pair = with_gnn if model == OURS_GNN and with_gnn is not None else (train, test)
+                    score, raw, flagged, threshold = _score_ours(pair[0], pair[1], config)
                     thresholds = {label: threshold for label in EVAL_LABELS}
                 else:
                     from gnnsec.evaluate.history_baselines import BaselineSkipped, history_baseline_scores

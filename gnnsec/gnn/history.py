@@ -73,6 +73,8 @@ ANOMALY_COLUMNS: tuple[str, ...] = (
     "new_in_share",
     "in_volume_z",
 )
+GNN_COLUMN = "implausible_edge"
+"""With a trained model: max over the pair's new outgoing relationships of DistMult's 1 − σ(f(s, r, o))."""
 CONTEXT_COLUMNS: tuple[str, ...] = ("history_windows", "edges", "events")
 EDGE_COLUMNS: tuple[str, ...] = ("new", "peer_rarity", "type_new", "type_rarity")
 """Per window relationship: never seen before; 1/(1 + #same-label sources that ever had it); first of its
@@ -101,14 +103,15 @@ class WindowFeatures:
     edge_peer_count: np.ndarray  # int64 [Ew]: same-label sources that had this relationship before
     pair_of_edge: np.ndarray  # int64 [Ew]: row of the source's (entity, window) pair
     origin: float = math.nan  # start of the first window of the history: before it nothing was observed
+    columns: tuple[str, ...] = ANOMALY_COLUMNS  # names of ``x``'s columns (ANOMALY_COLUMNS [+ GNN_COLUMN])
 
     @property
     def num_pairs(self) -> int:
         return int(self.node.size)
 
     def column(self, name: str) -> np.ndarray:
-        if name in ANOMALY_COLUMNS:
-            return self.x[:, ANOMALY_COLUMNS.index(name)]
+        if name in self.columns:
+            return self.x[:, self.columns.index(name)]
         return self.context[:, CONTEXT_COLUMNS.index(name)]
 
     def select(self, rows: np.ndarray) -> WindowFeatures:
@@ -120,7 +123,7 @@ class WindowFeatures:
         return WindowFeatures(
             self.node[rows], self.window[rows], self.label[rows], self.x[rows], self.context[rows],
             self.edge[keep], self.edge_window[keep], self.edge_x[keep], self.edge_peer_count[keep],
-            remap[self.pair_of_edge[keep]], self.origin,
+            remap[self.pair_of_edge[keep]], self.origin, self.columns,
         )
 
     def warmed_up(self, windows: int = 1) -> np.ndarray:
@@ -211,11 +214,14 @@ def _volume_z(entity: np.ndarray, rel: np.ndarray, k: np.ndarray, events: np.nda
     return _per_pair_max(frame["p"].to_numpy(), np.clip(z, 0.0, None), num_pairs)
 
 
-def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None) -> WindowFeatures:
+def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
+                     edge_implausibility: np.ndarray | None = None) -> WindowFeatures:
     """Features of every (entity, window) pair with activity in ``windows`` (default: every window).
 
     ``snapshot`` must hold the history too (everything before the windows to score); only activity in
     earlier windows informs each pair, so scoring several windows at once equals scoring them one by one.
+    ``edge_implausibility`` ([E], from a trained DistMult) adds :data:`GNN_COLUMN` to the pairs and a last
+    column to the relationships.
     """
     when = edge_windows(snapshot)
     act = np.flatnonzero(np.isfinite(when))
@@ -350,13 +356,21 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None)
     cols["hour_novelty"] = _hour_novelty(snapshot, act, src, k, out_pair, num_pairs, num_days)
 
     total_events = out_events + _per_pair_sum(in_pair, events, num_pairs)
-    x = np.stack([cols[name] for name in ANOMALY_COLUMNS], axis=1)
+    names = ANOMALY_COLUMNS
+    edge_columns = [new, rarity, type_new, type_rarity]
+    if edge_implausibility is not None:
+        implausible = np.asarray(edge_implausibility, dtype=np.float64)[act]
+        cols[GNN_COLUMN] = _per_pair_max(out_pair[new], implausible[new], num_pairs)
+        names = (*ANOMALY_COLUMNS, GNN_COLUMN)
+        edge_columns.append(implausible)
+    x = np.stack([cols[name] for name in names], axis=1)
     context = np.stack([history_windows, out_edges + in_edges, total_events], axis=1)
-    edge_x = np.stack([new, rarity, type_new, type_rarity], axis=1).astype(np.float64)
+    edge_x = np.stack(edge_columns, axis=1).astype(np.float64)
     features = WindowFeatures(
         node=pair_node.astype(np.int64), window=origin + pair_k * WINDOW_SECONDS, label=label[pair_node],
         x=x, context=context, edge=act.astype(np.int64), edge_window=when[act], edge_x=edge_x,
         edge_peer_count=peer_count.astype(np.int64), pair_of_edge=out_pair.astype(np.int64), origin=origin,
+        columns=names,
     )
     if windows is None:
         return features

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnnsec.gnn.history import EDGE_COLUMNS, WindowFeatures
+from gnnsec.gnn.history import WindowFeatures
 from gnnsec.snapshot import Snapshot
 
 CALIBRATION_KINDS = ("label", "pooled", "low")
@@ -188,7 +188,8 @@ def edge_groups(snapshot: Snapshot, features: WindowFeatures) -> np.ndarray:
 def fit_edges(snapshot: Snapshot, features: WindowFeatures, config: TailConfig | None = None) -> TailModel:
     """The relationship reference: every historical window relationship, grouped by relation type."""
     config = config or TailConfig()
-    edge_config = TailConfig(top_k=len(EDGE_COLUMNS), min_reference=config.min_reference, threshold=config.threshold)
+    edge_config = TailConfig(top_k=features.edge_x.shape[1], min_reference=config.min_reference,
+                             threshold=config.threshold)
     warm = features.edge_window >= features.origin + config.warmup_windows * 86400.0
     groups = edge_groups(snapshot, features)[warm]
     return TailModel(edge_config).fit(groups, np.zeros_like(groups), features.edge_x[warm])
@@ -234,7 +235,6 @@ class PairExplainer:
         return order[start[node] : start[node + 1]]
 
     def reasons(self, row: int, surprise: np.ndarray, limit: int = 4) -> list[str]:
-        from gnnsec.gnn.history import ANOMALY_COLUMNS
         from gnnsec.schema import NODE_LABELS, RELATION_NAMES
 
         f = self.features
@@ -263,7 +263,7 @@ class PairExplainer:
             if share > REASON_MAX_SHARE or len(texts) >= limit:
                 break
             tail = f"(as unusual as {share:.1%} of past {label}-days)" if share >= 0.001 else "(never seen before)"
-            name = ANOMALY_COLUMNS[j]
+            name = f.columns[j]
             text = self._text(name, label, node, window, new_out, new_in, out_now, out_before, peer, RELATION_NAMES)
             if text:
                 texts.append(f"{text} {tail}")
@@ -323,6 +323,8 @@ class PairExplainer:
             first = new_in[0]
             return (f"{len(new_in)} new principal(s) reached it, e.g. "
                     f"{_short(peer[int(snap.edge_index[0, first])])} via {rel_names[int(snap.edge_type[first])]}")
+        if name == "implausible_edge" and new_out:
+            return "the trained graph model finds its new relationships implausible"
         if name == "in_volume_z":
             return "far more incoming activity than usual"
         return ""
@@ -332,7 +334,7 @@ def edge_reasons(snapshot: Snapshot, features: WindowFeatures, row: int) -> list
     """Words for one window relationship's edge columns."""
     from gnnsec.schema import NODE_LABELS
 
-    new, _, type_new, type_rarity = features.edge_x[row].tolist()
+    new, _, type_new, type_rarity = features.edge_x[row, :4].tolist()
     src_label = NODE_LABELS[int(snapshot.node_label[snapshot.edge_index[0, features.edge[row]]])]
     out = []
     if new:
@@ -343,4 +345,6 @@ def edge_reasons(snapshot: Snapshot, features: WindowFeatures, row: int) -> list
         out.append(f"first of its type for this {src_label}")
     if type_rarity >= 0.9:
         out.append(f"a type {type_rarity:.0%} of {src_label}s never had")
+    if features.edge_x.shape[1] > 4 and features.edge_x[row, 4] >= 0.9:
+        out.append(f"the graph model finds it implausible ({features.edge_x[row, 4]:.2f})")
     return out
