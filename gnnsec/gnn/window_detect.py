@@ -13,7 +13,8 @@ surprises (correlated columns such as "new edges" and "new edge share" are not c
 
 Calibration: every historical pair is scored the same way, leaving itself out of the tail counts, and
 the calibrated score of a new pair is the empirical CDF of those raw scores,
-:math:`\hat F_g(s) = \#\{r : s_r \le s\} / (|R_g| + 1)`. With entities × windows reference points
+:math:`\hat F_g(s) = (\#\{r : s_r < s\} + \tfrac12\#\{r : s_r = s\}) / (|R_g| + 1)` (mid-rank, so an
+ordinary pair tied with most of the reference scores about 0.5, not 1). With entities × windows reference points
 (60 users × 30 days = 1,800) the 0.99 quantile is resolved instead of moving in steps of 1/12, and
 because every label is calibrated against its own normal, one overall top list across labels makes
 sense. Groups with fewer than ``min_reference`` pairs borrow the pooled reference of all labels
@@ -131,7 +132,11 @@ class TailModel:
             counts = self._tail_counts(ref.sorted_columns, x[rows])
             surprise[rows] = -np.log((counts + 1.0) / (m + 1.0))
             raw[rows] = self._raw(surprise[rows])
-            score[rows] = np.searchsorted(ref.calibration, raw[rows], side="right") / (ref.calibration.size + 1.0)
+            # Mid-rank ECDF: a pair tied with many reference pairs (a perfectly ordinary day, raw 0) sits in
+            # the middle of the tie, not at its top.
+            below = np.searchsorted(ref.calibration, raw[rows], side="left")
+            upto = np.searchsorted(ref.calibration, raw[rows], side="right")
+            score[rows] = (below + 0.5 * (upto - below)) / (ref.calibration.size + 1.0)
             for r in rows.tolist():
                 calibration[r] = ref.kind
         return TailScores(raw, score, surprise, calibration, score >= self.config.threshold)
