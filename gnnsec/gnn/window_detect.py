@@ -42,7 +42,9 @@ CALIBRATION_KINDS = ("label", "pooled", "low")
 class TailConfig:
     top_k: int = 3
     """Surprises summed per pair. Chosen on development estates (docs/evaluation.md), never on reported ones."""
-    min_reference: int = 50
+    min_reference: int = 100
+    """Reference pairs a group needs to be calibrated on its own: with n pairs the calibrated score tops out at
+    n/(n+1), so fewer than 1/(1 − threshold) = 100 could never reach 0.99."""
     threshold: float = 0.99
     """Calibrated score at or above which a pair is ``anomalous``."""
     warmup_windows: int = 1

@@ -1,0 +1,107 @@
+"""``score_windows`` against the real Neo4j: each day scored against its history, every other day left intact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import neo4j
+import pytest
+
+from gnnsec.workflow import score_windows, windows_to_score
+
+pytestmark = pytest.mark.integration
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+USERS = 20
+DAYS = 8
+
+
+def _load(driver: neo4j.Driver) -> None:
+    """20 users in two accounts read one bucket daily from their own address; on the last day user u0 calls
+    from a new address, assumes a role it never assumed and reads another bucket."""
+    rows = []
+    for day in range(DAYS):
+        window = DAY0 + timedelta(days=day)
+        for i in range(USERS):
+            rows.append({"src": f"u{i}", "type": "ACCESS", "dst": "bucket", "w": window, "h": 10})
+            rows.append({"src": f"u{i}", "type": "AUTHENTICATES_FROM", "dst": f"ip:10.0.0.{i}", "w": window, "h": 10})
+    last = DAY0 + timedelta(days=DAYS - 1)
+    rows += [
+        {"src": "u0", "type": "AUTHENTICATES_FROM", "dst": "ip:203.0.113.9", "w": last, "h": 3},
+        {"src": "u0", "type": "ASSUMES_ROLE", "dst": "role", "w": last, "h": 3},
+        {"src": "u0", "type": "ACCESS", "dst": "secret", "w": last, "h": 3},
+    ]
+    driver.execute_query(
+        """
+        UNWIND range(0, $users - 1) AS i
+        MERGE (u:User {uid: 'u' + i}) SET u.cloud = 'aws', u.account = CASE WHEN i < 10 THEN 'A' ELSE 'B' END
+        MERGE (:IP {uid: 'ip:10.0.0.' + i})
+        """, users=USERS)
+    driver.execute_query(
+        "MERGE (:Bucket {uid: 'bucket', cloud: 'aws', account: 'A'}) MERGE (:Bucket {uid: 'secret', cloud: 'aws', "
+        "account: 'A'}) MERGE (:Role {uid: 'role', cloud: 'aws', account: 'A'}) MERGE (:IP {uid: 'ip:203.0.113.9'})")
+    for rel in ("ACCESS", "AUTHENTICATES_FROM", "ASSUMES_ROLE"):
+        driver.execute_query(
+            f"""
+            UNWIND $rows AS row
+            MATCH (a {{uid: row.src}}) MATCH (b {{uid: row.dst}})
+            MERGE (a)-[r:{rel} {{window: row.w}}]->(b)
+            SET r.count = 3, r.first_seen = row.w + duration({{hours: row.h}}),
+                r.last_seen = row.w + duration({{hours: row.h, minutes: 5}}), r.actions = ['GetObject']
+            """, rows=[r for r in rows if r["type"] == rel])
+
+
+def _runs(driver: neo4j.Driver) -> list[tuple[datetime, int]]:
+    records, _, _ = driver.execute_query(
+        "MATCH (r:ScoringRun) RETURN r.window_start AS w, COUNT { (r)-[:SCORED]->() } AS n ORDER BY w")
+    return [(r["w"].to_native(), r["n"]) for r in records]
+
+
+def test_each_day_against_its_history_and_other_days_untouched(clean_db: neo4j.Driver) -> None:
+    driver = clean_db
+    _load(driver)
+    last = DAY0 + timedelta(days=DAYS - 1)
+    now = last + timedelta(days=2)
+    # The latest complete unscored day by default; every unscored day but the first (no history) with --all.
+    assert windows_to_score(driver, None, None, False, now=now) == [last]
+    assert windows_to_score(driver, None, None, True, now=now) == [DAY0 + timedelta(days=d) for d in range(1, DAYS)]
+
+    [attack] = score_windows(driver, [last], floor=0.0)
+    top = next(s for s in attack.node_scores if s.label == "User")
+    assert (top.uid, top.rank) == ("u0", 1)
+    assert top.anomalous and top.score >= 0.99 and top.reasons
+    assert any("203.0.113.9" in reason for reason in top.reasons)
+    assert all(s.anomalous == (s.score >= attack.run.threshold) for s in attack.node_scores)
+
+    earlier = last - timedelta(days=1)
+    score_windows(driver, [earlier], floor=0.0)
+    before = _runs(driver)
+    assert [w for w, _ in before] == [earlier, last]
+    records, _, _ = driver.execute_query("MATCH (u:User {uid: 'u0'}) RETURN u.score_window AS w, u.anomalous AS a")
+    assert records[0]["w"].to_native() == last and records[0]["a"]  # the older window never overwrites the latest
+
+    score_windows(driver, [last], floor=0.0)  # re-scoring a day replaces that day only
+    after = _runs(driver)
+    assert [w for w, _ in after] == [earlier, last] and after == before
+
+    # A filtered run touches only what it scored: account B's users, one run of its own.
+    score_windows(driver, [earlier], accounts=["B"], floor=0.0)
+    records, _, _ = driver.execute_query(
+        "MATCH (r:ScoringRun)-[:SCORED]->(u:User) WHERE r.accounts = ['B'] RETURN collect(DISTINCT u.account) AS a")
+    assert records[0]["a"] == ["B"]
+    assert len(_runs(driver)) == 3
+    records, _, _ = driver.execute_query("MATCH (u:User {uid: 'u0'}) RETURN u.anomalous AS a")
+    assert records[0]["a"] is True
+
+
+def test_bad_scopes_and_windows_are_errors(clean_db: neo4j.Driver) -> None:
+    _load(clean_db)
+    with pytest.raises(ValueError, match="--cloud awz"):
+        score_windows(clean_db, [DAY0 + timedelta(days=3)], clouds=["awz"])
+    with pytest.raises(ValueError, match="--account nope"):
+        score_windows(clean_db, [DAY0 + timedelta(days=3)], accounts=["nope"])
+    with pytest.raises(ValueError, match="is not before"):
+        windows_to_score(clean_db, DAY0 + timedelta(days=3), DAY0 + timedelta(days=2), False)
+    with pytest.raises(ValueError, match="no history"):
+        score_windows(clean_db, [DAY0])
+    records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
+    assert records[0]["n"] == 0
