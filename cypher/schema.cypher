@@ -71,4 +71,5 @@ CREATE INDEX lateral_movement_edge_anomaly IF NOT EXISTS FOR ()-[r:LATERAL_MOVEM
 CREATE INDEX exploits_edge_anomaly IF NOT EXISTS FOR ()-[r:EXPLOITS]-() ON (r.edge_anomaly);
 
 CREATE CONSTRAINT scoring_run_id IF NOT EXISTS FOR (r:ScoringRun) REQUIRE r.run_id IS UNIQUE;
+CREATE INDEX scoring_run_window IF NOT EXISTS FOR (r:ScoringRun) ON (r.window_start);
 CREATE CONSTRAINT ingested_batch_id IF NOT EXISTS FOR (b:IngestedBatch) REQUIRE b.batch_id IS UNIQUE;

@@ -320,6 +320,7 @@ def schema_cypher() -> str:
     lines.extend(
         [
             "CREATE CONSTRAINT scoring_run_id IF NOT EXISTS FOR (r:ScoringRun) REQUIRE r.run_id IS UNIQUE;",
+            "CREATE INDEX scoring_run_window IF NOT EXISTS FOR (r:ScoringRun) ON (r.window_start);",
             "CREATE CONSTRAINT ingested_batch_id IF NOT EXISTS FOR (b:IngestedBatch) REQUIRE b.batch_id IS UNIQUE;",
             "",
         ]

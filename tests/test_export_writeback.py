@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from gnnsec import schema
-from gnnsec.graphdb.export import SnapshotFilter, export_snapshot
+from gnnsec.graphdb.export import EXCLUDED_NODE_PROPERTIES, SnapshotFilter, export_snapshot
 from gnnsec.graphdb.loader import write_staging
 from gnnsec.graphdb.writeback import (
+    NODE_SCORE_PROPERTIES,
     EdgeScore,
     NodeScore,
     ScoringRun,
@@ -18,6 +19,7 @@ from gnnsec.graphdb.writeback import (
     record_run,
     write_edge_scores,
     write_node_scores,
+    write_window_scores,
 )
 from gnnsec.ingest.base import Edge, Node, NodeRef
 from gnnsec.ingest.staging import Staging
@@ -65,6 +67,30 @@ def test_the_neighbourhood_filter_keeps_only_nodes_within_the_hops(clean_db: Any
     load_small_graph(clean_db)
     snap = export_snapshot(clean_db, SnapshotFilter(around=[ALICE.uid], hops=1))
     assert sorted(snap.node_uid) == sorted([ALICE.uid, ADMIN.uid])
+
+
+def test_the_neighbourhood_never_walks_through_a_scoring_run(clean_db: Any) -> None:
+    """Carol shares nothing with Alice but a scoring run: (alice)<-[:SCORED]-(run)-[:SCORED]->(carol) is two hops."""
+    load_small_graph(clean_db)
+    carol = "arn:aws:iam::111122223333:user/carol"
+    clean_db.execute_query("MERGE (:User {uid: $uid})", uid=carol)
+    run = ScoringRun("run-1", "model-1", datetime(2026, 3, 3, tzinfo=UTC), 0.99, datetime(2026, 3, 2, tzinfo=UTC))
+    written = write_window_scores(clean_db, [NodeScore("User", ALICE.uid, 0.999, 1, True),
+                                             NodeScore("User", carol, 0.999, 2, True)], [], run)
+    assert written["scored_rels"] == 2
+    snap = export_snapshot(clean_db, SnapshotFilter(around=[ALICE.uid], hops=2))
+    assert sorted(snap.node_uid) == sorted([ALICE.uid, ADMIN.uid, BUCKET.uid])
+
+
+def test_score_properties_never_reach_the_snapshot_features(clean_db: Any) -> None:
+    assert set(NODE_SCORE_PROPERTIES) <= EXCLUDED_NODE_PROPERTIES
+    load_small_graph(clean_db)
+    run = ScoringRun("run-1", "model-1", datetime(2026, 3, 3, tzinfo=UTC), 0.99, datetime(2026, 3, 2, tzinfo=UTC))
+    write_window_scores(clean_db, [NodeScore("User", ALICE.uid, 0.999, 1, True, ["x"], 4.2, "pooled")], [], run)
+    snap = export_snapshot(clean_db)
+    alice = snap.node_props[snap.node_uid.index(ALICE.uid)]
+    assert alice["name"] == "alice"
+    assert not set(alice) & set(NODE_SCORE_PROPERTIES)
 
 
 def test_scores_are_written_by_uid_and_a_new_run_clears_the_old_one(clean_db: Any) -> None:

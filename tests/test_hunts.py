@@ -4,22 +4,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import neo4j
 import pytest
 from click.testing import CliRunner
 from scored_estate import ScoredEstate, scored_estate_fixture, scored_estate_model_fixture  # noqa: F401
 
 from gnnsec.cli.main import cli
+from gnnsec.config import Neo4jSettings
+from gnnsec.graphdb.writeback import NodeScore, ScoringRun, write_window_scores
 from gnnsec.hunts import HUNTS_DIR, HuntParameter, coerce, load_hunts, parse_hunt
 
 PACK = (
     "anomalous-vm-start-bursts",
     "internet-to-database-paths",
     "new-cross-cloud-access",
+    "score-history",
     "top-anomalous-entities",
     "top-anomalous-identities",
     "top-anomalous-relationships",
+    "top-findings",
     "unusual-assume-role-chains",
     "vulnerable-internet-facing-hosts",
 )
@@ -132,13 +138,81 @@ def test_query_list_shows_every_hunt_and_query_rejects_unknown_names_and_paramet
     assert malformed.exit_code == 2 and "is not KEY=VALUE" in malformed.output
 
 
+# ---- windowed scores on a tiny graph ---------------------------------------------------------
+# These empty the database (clean_db), so they come before the scored-estate tests: the module's
+# scored_estate fixture is built at its first use and restores the estate when it finds it gone.
+
+WINDOW_A = datetime(2026, 3, 1, tzinfo=UTC)
+WINDOW_B = datetime(2026, 3, 2, tzinfo=UTC)
+USER_A = "arn:aws:iam::111122223333:user/a"
+USER_B = "arn:aws:iam::111122223333:user/b"
+ROLE_R = "arn:aws:iam::111122223333:role/r"
+
+
+def score_windows(driver: neo4j.Driver) -> None:
+    """Three identities tied at score 1.0 in window B (raw b > r > a, the reverse of uid order);
+    user b also scored in window A."""
+    driver.execute_query("MERGE (:User {uid: $a}) MERGE (:User {uid: $b}) MERGE (:Role {uid: $r})",
+                         a=USER_A, b=USER_B, r=ROLE_R)
+
+    def run(run_id: str, start: datetime) -> ScoringRun:
+        return ScoringRun(run_id, "model-1", start + timedelta(days=2), 0.99, start, start + timedelta(days=1))
+
+    write_window_scores(driver, [NodeScore("User", USER_B, 0.95, 1, False, ["odd hour"], raw=1.5)], [],
+                        run("run-a", WINDOW_A))
+    write_window_scores(driver, [NodeScore("User", USER_A, 1.0, 2, True, raw=2.0),
+                                 NodeScore("User", USER_B, 1.0, 1, True, ["new role"], raw=5.0),
+                                 NodeScore("Role", ROLE_R, 1.0, 1, True, raw=3.0)], [], run("run-b", WINDOW_B))
+
+
+def cli_env(settings: Neo4jSettings) -> dict[str, str]:
+    return {"NEO4J_URI": settings.uri, "NEO4J_USER": settings.user, "NEO4J_PASSWORD": settings.password,
+            "NEO4J_DATABASE": settings.database}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["top-findings", "top-anomalous-entities", "top-anomalous-identities"])
+def test_score_ties_go_to_the_higher_raw_score_not_to_the_uid(clean_db: neo4j.Driver, name: str) -> None:
+    score_windows(clean_db)
+    cypher, values = load_hunts()[name].bind()
+    records, _, _ = clean_db.execute_query(cypher, values)
+    assert [r["uid"] for r in records] == [USER_B, ROLE_R, USER_A]
+
+
+@pytest.mark.integration
+def test_top_findings_shows_each_entity_s_latest_window(clean_db: neo4j.Driver) -> None:
+    score_windows(clean_db)
+    cypher, values = load_hunts()["top-findings"].bind({"limit": "1"})
+    records, _, _ = clean_db.execute_query(cypher, values)
+    assert [(r["label"], r["uid"], r["score"], r["anomalous"], r["reasons"], r["score_window"].to_native())
+            for r in records] == [("User", USER_B, 1.0, True, ["new role"], WINDOW_B)]
+
+
+@pytest.mark.integration
+def test_score_history_lists_an_entity_s_windows_oldest_first_keeping_the_most_recent(
+    clean_db: neo4j.Driver, neo4j_settings: Neo4jSettings
+) -> None:
+    score_windows(clean_db)
+    hunt = load_hunts()["score-history"]
+    cypher, values = hunt.bind({"uid": USER_B})
+    records, _, _ = clean_db.execute_query(cypher, values)
+    assert [(r["window_start"].to_native(), r["score"], r["rank"], r["anomalous"], r["reasons"], r["run"])
+            for r in records] == [(WINDOW_A, 0.95, 1, False, ["odd hour"], "run-a"),
+                                  (WINDOW_B, 1.0, 1, True, ["new role"], "run-b")]
+    cypher, values = hunt.bind({"uid": USER_B, "limit": "1"})
+    records, _, _ = clean_db.execute_query(cypher, values)
+    assert [r["run"] for r in records] == ["run-b"]
+    result = CliRunner().invoke(cli, ["query", "score-history", "-p", f"uid={USER_B}"], env=cli_env(neo4j_settings),
+                                terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert "score-history: 2 row(s)" in result.output and "run-a" in result.output
+
+
 # ---- every hunt against a scored estate ------------------------------------------------------
 
 
 def run_cli(estate: ScoredEstate, *args: str) -> str:
-    env = {"NEO4J_URI": estate.settings.uri, "NEO4J_USER": estate.settings.user,
-           "NEO4J_PASSWORD": estate.settings.password, "NEO4J_DATABASE": estate.settings.database}
-    result = CliRunner().invoke(cli, ["query", *args], env=env, terminal_width=400)
+    result = CliRunner().invoke(cli, ["query", *args], env=cli_env(estate.settings), terminal_width=400)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -167,7 +241,7 @@ def test_each_hunt_runs_through_gnnsec_query_with_every_parameter_given(scored_e
 @pytest.mark.integration
 def test_the_identity_hunt_lists_the_top_scored_users_and_roles_first(scored_estate: ScoredEstate) -> None:
     top = sorted((s for s in scored_estate.result.node_scores if s.label in ("User", "Role")),
-                 key=lambda s: (-round(s.score, 4), s.uid))[:5]
+                 key=lambda s: (-s.score, -s.raw, s.uid))[:5]
     output = run_cli(scored_estate, "top-anomalous-identities", "-p", "limit=5")
     assert "top-anomalous-identities: 5 row(s)" in output
     hunt = load_hunts()["top-anomalous-identities"]
@@ -182,6 +256,7 @@ def test_the_identity_hunt_lists_the_top_scored_users_and_roles_first(scored_est
     ("name", "relaxed"),
     [
         ("top-anomalous-entities", {"min_score": "0.9"}),
+        ("top-findings", {}),
         ("top-anomalous-relationships", {"min_edge_anomaly": "0.5"}),
         ("internet-to-database-paths", {}),
         ("new-cross-cloud-access", {"days": "30"}),

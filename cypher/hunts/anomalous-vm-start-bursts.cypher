@@ -10,5 +10,5 @@ WITH p, r.window AS window, min_starts, sum(r.count) AS starts, collect(DISTINCT
 WHERE starts >= min_starts
 RETURN labels(p)[0] AS label, p.uid AS principal, window, starts, regions, instance_types,
        round(edge_anomaly, 4) AS edge_anomaly, round(coalesce(p.anomaly_score, 0), 4) AS principal_score
-ORDER BY principal_score DESC, starts DESC
+ORDER BY coalesce(p.anomaly_score, 0) DESC, p.anomaly_raw DESC, starts DESC
 LIMIT 25 // @limit

@@ -11,5 +11,5 @@ WITH p, target, days, newest, min(r.first_seen) AS first_seen, sum(r.count) AS e
 WHERE first_seen >= newest - duration({days: days})
 RETURN labels(p)[0] AS label, p.uid AS principal, target.uid AS target, first_seen, events,
        round(edge_anomaly, 4) AS edge_anomaly, round(coalesce(p.anomaly_score, 0), 4) AS principal_score
-ORDER BY edge_anomaly DESC, principal_score DESC
+ORDER BY edge_anomaly DESC, coalesce(p.anomaly_score, 0) DESC, p.anomaly_raw DESC
 LIMIT 25 // @limit

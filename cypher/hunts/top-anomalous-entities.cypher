@@ -7,5 +7,5 @@ MATCH (n)
 WHERE n.anomaly_score >= min_score
 RETURN labels(n)[0] AS label, n.uid AS uid, n.name AS name, round(n.anomaly_score, 4) AS score,
        n.anomaly_reasons AS reasons
-ORDER BY score DESC, uid
+ORDER BY n.anomaly_score DESC, n.anomaly_raw DESC, uid
 LIMIT 50 // @limit

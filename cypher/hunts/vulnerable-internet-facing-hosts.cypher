@@ -14,5 +14,5 @@ WITH vm, min_score, collect(DISTINCT cve.uid) AS cves, max(cve.cvss) AS max_cvss
 WHERE coalesce(vm.anomaly_score, 0) >= min_score
 RETURN vm.uid AS host, vm.name AS name, round(vm.anomaly_score, 4) AS score, max_cvss, cves,
        vm.anomaly_reasons AS reasons
-ORDER BY score DESC, max_cvss DESC, host
+ORDER BY vm.anomaly_score DESC, vm.anomaly_raw DESC, max_cvss DESC, host
 LIMIT 25 // @limit

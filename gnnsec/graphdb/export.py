@@ -31,6 +31,9 @@ EXCLUDED_NODE_PROPERTIES = frozenset(
         "scoring_run",
         "model_id",
         "anomaly_reasons",
+        "anomaly_raw",
+        "anomaly_calibration",
+        "score_window",
         "reconstruction_error",
         "knn_distance",
         "analyst_label",
@@ -91,11 +94,13 @@ def _node_filter(alias: str, flt: SnapshotFilter) -> str:
 
 
 def _scope(driver: Driver, database: str | None, flt: SnapshotFilter) -> list[str]:
-    """uids within ``hops`` of the ``around`` uids (undirected, any schema relationship)."""
+    """uids within ``hops`` of the ``around`` uids (undirected, schema relationships only: a walk
+    through ``(:ScoringRun)-[:SCORED]->`` would join every node one run scored)."""
     hops = max(0, int(flt.hops))
+    types = "|".join(schema.RELATION_NAMES)
     query = (
         f"MATCH (s) WHERE s.uid IN $uids "
-        f"MATCH (s)-[*0..{hops}]-(n) RETURN DISTINCT n.uid AS uid"
+        f"MATCH (s)-[:{types}*0..{hops}]-(n) RETURN DISTINCT n.uid AS uid"
     )
     with driver.session(database=database) as session:
         return [record["uid"] for record in session.run(query, uids=list(flt.around))]
