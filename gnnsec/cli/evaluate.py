@@ -119,8 +119,9 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
     try:
         for estate_index, estate in enumerate(_csv(data)):
             err.print(f"[{estate_index + 1}] reading {estate}")
-            eval_data = load_eval_data(estate, labels, out.parent / "cache",
-                                       progress=lambda name: None)
+            # A benign-only estate (no labelled entity) still gives the per-day false-positive rate.
+            eval_data = load_eval_data(estate, labels, out.parent / "cache", progress=lambda name: None,
+                                       require_labels=False)
             result = run_history_evaluation(eval_data, config, progress=lambda what: err.print(f"  {what}"))
             for record in result.records:
                 record.split = f"{record.split} {estate}"

@@ -120,10 +120,23 @@ def explain(uid: str, model: Path | None, hops: int) -> None:
             "MATCH (n) WHERE n.uid = $uid RETURN n.anomaly_score AS s, n.anomaly_rank AS r, n.anomalous AS a",
             uid=uid, database_=database,
         )
+        days, _, _ = driver.execute_query(
+            "MATCH (r:ScoringRun)-[s:SCORED]->(n) WHERE n.uid = $uid RETURN r.window_start AS day, s.score AS score, "
+            "s.rank AS rank, s.anomalous AS anomalous, s.reasons AS reasons ORDER BY day DESC LIMIT 14",
+            uid=uid, database_=database,
+        )
     stored = records[0] if records else None
     console.print(f"[bold]{why.label}[/] {uid}")
     if stored is not None and stored["s"] is not None:
         console.print(f"stored score {stored['s']:.4f} (rank {stored['r']} in {why.label}), anomalous: {stored['a']}")
+    if days:
+        history = Table(title="Scored days (against its own history and its label's)")
+        for column in ("day", "score", "rank", "anomalous", "why"):
+            history.add_column(column, overflow="fold")
+        for day in reversed(days):
+            history.add_row(str(day["day"].to_native().date()), f"{day['score']:.4f}", str(day["rank"]),
+                            "yes" if day["anomalous"] else "no", "; ".join(day["reasons"] or []))
+        console.print(history)
     console.print(f"score on its {hops}-hop neighbourhood now: {why.score:.4f}")
     edges = Table(title="Least plausible relationships (DistMult)")
     for column in ("relationship", "direction", "peer", "edge anomaly"):

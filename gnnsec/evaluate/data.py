@@ -313,7 +313,8 @@ def snapshot_from_database(data: str) -> Snapshot:
 
 
 def load_eval_data(
-    data: str, labels: Path | None, cache_dir: Path, progress: Callable[[str], None] | None = None
+    data: str, labels: Path | None, cache_dir: Path, progress: Callable[[str], None] | None = None,
+    require_labels: bool = True,
 ) -> EvalData:
     """``--data DIR`` (files, labels default to ``DIR/labels/entities.csv``) or a database with ``--labels``."""
     if is_database(data):
@@ -331,6 +332,6 @@ def load_eval_data(
     entities = read_entity_labels(labels)
     known = set(snapshot.node_uid)
     entities = {uid: e for uid, e in entities.items() if uid in known}
-    if not entities:
+    if not entities and require_labels:
         raise EvalDataError(f"{labels}: none of the labelled uids is a node of the graph")
     return EvalData(snapshot, entities, read_activity_labels(activity_path), source=data)

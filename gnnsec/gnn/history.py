@@ -104,6 +104,7 @@ class WindowFeatures:
     pair_of_edge: np.ndarray  # int64 [Ew]: row of the source's (entity, window) pair
     origin: float = math.nan  # start of the first window of the history: before it nothing was observed
     columns: tuple[str, ...] = ANOMALY_COLUMNS  # names of ``x``'s columns (ANOMALY_COLUMNS [+ GNN_COLUMN])
+    habit: np.ndarray | None = None  # float64 [P, F]: see :func:`own_habit`
 
     @property
     def num_pairs(self) -> int:
@@ -124,6 +125,7 @@ class WindowFeatures:
             self.node[rows], self.window[rows], self.label[rows], self.x[rows], self.context[rows],
             self.edge[keep], self.edge_window[keep], self.edge_x[keep], self.edge_peer_count[keep],
             remap[self.pair_of_edge[keep]], self.origin, self.columns,
+            None if self.habit is None else self.habit[rows],
         )
 
     def warmed_up(self, windows: int = 1) -> np.ndarray:
@@ -372,6 +374,7 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
         edge_peer_count=peer_count.astype(np.int64), pair_of_edge=out_pair.astype(np.int64), origin=origin,
         columns=names,
     )
+    features.habit = own_habit(features)
     if windows is None:
         return features
     wanted = np.isin(features.window, np.asarray(list(windows), dtype=np.float64))
@@ -428,3 +431,37 @@ def _hour_novelty(snapshot: Snapshot, act: np.ndarray, src: np.ndarray, k: np.nd
 
 def label_name(label_id: int) -> str:
     return NODE_LABELS[int(label_id)]
+
+
+MIN_HABIT_WINDOWS = 3
+"""Earlier active windows an entity needs before its own habit discounts anything."""
+
+
+def own_habit(features: WindowFeatures, min_windows: int = MIN_HABIT_WINDOWS) -> np.ndarray:
+    r"""Per pair and column, the share of the entity's earlier active windows that were at least as extreme:
+    :math:`h_{i,f} = \#\{j < i : x_{j,f} \ge x_{i,f}\} / \#\{j < i\}` over the same entity's pairs, 0 with
+    fewer than ``min_windows`` of them or for a value of 0. Morpheus DFP's per-identity baseline in one number:
+    a CI bot that meets a new address every day has a habit of 1 for ``new_source_ips``; a person who never
+    did has 0, and only then does the label's rarity count in full."""
+    p, f = features.x.shape
+    habit = np.zeros((p, f))
+    if p == 0:
+        return habit
+    order = np.lexsort((features.window, features.node))
+    node = features.node[order]
+    x = features.x[order]
+    counts = np.zeros((p, f))
+    earlier = np.zeros(p)
+    for lag in range(1, p):
+        same = node[lag:] == node[:-lag]
+        if not same.any():
+            break
+        rows = np.flatnonzero(same) + lag
+        counts[rows] += x[rows - lag] >= x[rows]
+        earlier[rows] += 1
+    enough = earlier >= min_windows
+    share = np.divide(counts, earlier[:, None], out=np.zeros((p, f)), where=earlier[:, None] > 0)
+    share[~enough] = 0.0
+    share[x <= 0] = 0.0
+    habit[order] = share
+    return habit

@@ -47,6 +47,8 @@ class TailConfig:
     n/(n+1), so fewer than 1/(1 − threshold) = 100 could never reach 0.99."""
     threshold: float = 0.99
     """Calibrated score at or above which a pair is ``anomalous``."""
+    use_habit: bool = True
+    """Discount each surprise by the entity's own habit of it (``history.own_habit``)."""
     warmup_windows: int = 1
     """Windows at the start of the observed history left out of the reference (everything is new there)."""
 
@@ -90,25 +92,29 @@ class TailModel:
             return np.zeros(surprise.shape[0])
         return np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
 
-    def _fit_group(self, x: np.ndarray, kind: str) -> _Group:
+    def _fit_group(self, x: np.ndarray, kind: str, habit: np.ndarray | None) -> _Group:
         sorted_columns = np.sort(x, axis=0)
         n = x.shape[0]
         counts = self._tail_counts(sorted_columns, x) - 1.0  # leave the pair itself out
         surprise = -np.log((counts + 1.0) / n)
+        if habit is not None:
+            surprise *= 1.0 - habit
         return _Group(sorted_columns, np.sort(self._raw(surprise)), kind)
 
-    def fit(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray) -> TailModel:
-        """Reference groups keyed by (group, stratum), with a pooled reference per stratum."""
+    def fit(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray, habit: np.ndarray | None = None) -> TailModel:
+        """Reference groups keyed by (group, stratum), with a pooled reference per stratum. ``habit`` ([P, F] in
+        [0, 1], :func:`gnnsec.gnn.history.own_habit`) scales each surprise by 1 − the entity's own habit."""
         self.groups, self.pooled = {}, {}
         for s in np.unique(stratum):
             rows = np.flatnonzero(stratum == s)
             if rows.size >= 2:
                 kind = "pooled" if rows.size >= self.config.min_reference else "low"
-                self.pooled[int(s)] = self._fit_group(x[rows], kind)
+                self.pooled[int(s)] = self._fit_group(x[rows], kind, None if habit is None else habit[rows])
             for g in np.unique(group[rows]):
                 own = rows[group[rows] == g]
                 if own.size >= self.config.min_reference:
-                    self.groups[(int(g), int(s))] = self._fit_group(x[own], "label")
+                    self.groups[(int(g), int(s))] = self._fit_group(x[own], "label",
+                                                                    None if habit is None else habit[own])
         return self
 
     def _reference(self, g: int, s: int) -> _Group | None:
@@ -119,7 +125,8 @@ class TailModel:
             return _Group(other.sorted_columns, other.calibration, "low")
         return found
 
-    def score(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray) -> TailScores:
+    def score(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray,
+              habit: np.ndarray | None = None) -> TailScores:
         n = x.shape[0]
         raw, score = np.zeros(n), np.zeros(n)
         surprise = np.zeros(x.shape)
@@ -133,6 +140,8 @@ class TailModel:
             m = ref.sorted_columns.shape[0]
             counts = self._tail_counts(ref.sorted_columns, x[rows])
             surprise[rows] = -np.log((counts + 1.0) / (m + 1.0))
+            if habit is not None:
+                surprise[rows] *= 1.0 - habit[rows]
             raw[rows] = self._raw(surprise[rows])
             # Mid-rank ECDF: a pair tied with many reference pairs (a perfectly ordinary day, raw 0) sits in
             # the middle of the tie, not at its top.
@@ -180,11 +189,13 @@ def fit_pairs(features: WindowFeatures, config: TailConfig | None = None) -> Tai
     """The node reference: every historical (entity, window) pair, grouped by label and stratum."""
     config = config or TailConfig()
     rows = np.flatnonzero(features.warmed_up(config.warmup_windows))
-    return TailModel(config).fit(features.label[rows], stratum_of(features.context[rows]), features.x[rows])
+    habit = features.habit[rows] if config.use_habit and features.habit is not None else None
+    return TailModel(config).fit(features.label[rows], stratum_of(features.context[rows]), features.x[rows], habit)
 
 
 def score_pairs(model: TailModel, features: WindowFeatures) -> TailScores:
-    return model.score(features.label, stratum_of(features.context), features.x)
+    habit = features.habit if model.config.use_habit else None
+    return model.score(features.label, stratum_of(features.context), features.x, habit)
 
 
 def edge_groups(snapshot: Snapshot, features: WindowFeatures) -> np.ndarray:
