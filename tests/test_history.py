@@ -133,3 +133,28 @@ def test_ties_are_broken_by_raw_score_not_by_order() -> None:
     group = np.zeros(3, np.int64)
     ranks = rank_within(group, np.array([0.99, 0.99, 0.5]), np.array([1.0, 7.0, 9.0]))
     assert ranks.tolist() == [2, 1, 3]
+
+
+def test_own_habit_discounts_what_the_entity_always_does() -> None:
+    """A bot that meets a new address every day has a habit of it; the person who never did has none."""
+    snap = estate(days=6, attack_day=5, users=4)
+    uids = list(snap.node_uid) + [f"ip-bot{d}" for d in range(6)]
+    labels = np.r_[snap.node_label, np.full(6, schema.label_id("IP"))]
+    index = {u: i for i, u in enumerate(uids)}
+    extra_src = [index["u1"]] * 6
+    extra_dst = [index[f"ip-bot{d}"] for d in range(6)]
+    times = [DAY0 + d * WINDOW_SECONDS + 36000 for d in range(6)]
+    bot = Snapshot(uids, labels, list(snap.node_props) + [{}] * 6,
+                   np.c_[snap.edge_index, [extra_src, extra_dst]],
+                   np.r_[snap.edge_type, np.full(6, schema.relation_id("AUTHENTICATES_FROM"))],
+                   np.r_[snap.edge_count, np.ones(6)], np.r_[snap.edge_first_seen, times],
+                   np.r_[snap.edge_last_seen, times],
+                   snap.edge_window + [_iso(DAY0 + d * WINDOW_SECONDS) for d in range(6)],
+                   snap.edge_actions + [["GetObject"]] * 6)
+    f = history_features(bot)
+    column = f.columns.index("new_source_ips")
+    assert f.habit is not None
+    assert f.habit[_row(f, bot, "u1", 5), column] == 1.0  # new address on each of its earlier days
+    assert f.habit[_row(f, bot, "u0", 5), column] == 0.0  # the attacker's first ever
+    assert f.habit[_row(f, bot, "u1", 3), column] == 0.0  # 2 usable earlier days: no habit yet
+    assert f.habit[_row(f, bot, "u1", 4), column] == 1.0

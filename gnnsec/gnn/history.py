@@ -439,8 +439,8 @@ MIN_HABIT_WINDOWS = 3
 
 def own_habit(features: WindowFeatures, min_windows: int = MIN_HABIT_WINDOWS) -> np.ndarray:
     r"""Per pair and column, the share of the entity's earlier active windows that were at least as extreme:
-    :math:`h_{i,f} = \#\{j < i : x_{j,f} \ge x_{i,f}\} / \#\{j < i\}` over the same entity's pairs, 0 with
-    fewer than ``min_windows`` of them or for a value of 0. Morpheus DFP's per-identity baseline in one number:
+    :math:`h_{i,f} = \#\{j < i : x_{j,f} \ge x_{i,f}\} / \#\{j < i\}` over the same entity's pairs after its first
+    (which is all new by construction), 0 with fewer than ``min_windows`` of them or for a value of 0. Morpheus DFP's per-identity baseline in one number:
     a CI bot that meets a new address every day has a habit of 1 for ``new_source_ips``; a person who never
     did has 0, and only then does the label's rarity count in full."""
     p, f = features.x.shape
@@ -450,13 +450,15 @@ def own_habit(features: WindowFeatures, min_windows: int = MIN_HABIT_WINDOWS) ->
     order = np.lexsort((features.window, features.node))
     node = features.node[order]
     x = features.x[order]
+    # An entity's first window is all new by construction: it is no evidence of a habit.
+    usable = features.context[order, 0] > 0
     counts = np.zeros((p, f))
     earlier = np.zeros(p)
     for lag in range(1, p):
         same = node[lag:] == node[:-lag]
         if not same.any():
             break
-        rows = np.flatnonzero(same) + lag
+        rows = np.flatnonzero(same & usable[:-lag]) + lag
         counts[rows] += x[rows - lag] >= x[rows]
         earlier[rows] += 1
     enough = earlier >= min_windows
