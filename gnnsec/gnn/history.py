@@ -22,7 +22,8 @@ Columns (all oriented so that larger is more unusual, all 0 for an entity doing 
 ``new_roles_assumed``     #ASSUMES_ROLE targets never assumed before
 ``new_regions``           #regions of peers never touched before (peer ``region`` property)
 ``new_accounts``          #accounts of peers never touched before (peer ``account`` property)
-``dormant_days``          log1p(days without activity before this window), 0 for a first appearance
+``dormancy``              days since the entity last acted, as a share of the days since it first acted
+                          (comparable across history lengths); 0 when it does not act or acts for the first time
 ``volume_z``              max over relation types of the robust z of log1p(events) against its own past windows
 ``volume_ratio``          log((events + 1) / (median past events + 1)), floored at 0
 ``peer_rarity``           max over new relationships of 1 / (1 + #same-label entities that ever had it)
@@ -36,7 +37,8 @@ Columns (all oriented so that larger is more unusual, all 0 for an entity doing 
 ========================  ===================================================================================
 
 Context columns (not anomalies by themselves; they stratify the reference): ``history_windows``
-(#earlier active windows), ``edges``, ``events``.
+(#earlier active windows), ``edges``, ``events``, ``acted_windows`` (#earlier windows in which the entity
+acted, i.e. had outgoing activity) and ``acts`` (1 when it acts in this window).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ ANOMALY_COLUMNS: tuple[str, ...] = (
     "new_roles_assumed",
     "new_regions",
     "new_accounts",
-    "dormant_days",
+    "dormancy",
     "volume_z",
     "volume_ratio",
     "peer_rarity",
@@ -75,7 +77,7 @@ ANOMALY_COLUMNS: tuple[str, ...] = (
 )
 GNN_COLUMN = "implausible_edge"
 """With a trained model: max over the pair's new outgoing relationships of DistMult's 1 − σ(f(s, r, o))."""
-CONTEXT_COLUMNS: tuple[str, ...] = ("history_windows", "edges", "events")
+CONTEXT_COLUMNS: tuple[str, ...] = ("history_windows", "edges", "events", "acted_windows", "acts")
 EDGE_COLUMNS: tuple[str, ...] = ("new", "peer_rarity", "type_new", "type_rarity")
 """Per window relationship: never seen before; 1/(1 + #same-label sources that ever had it); first of its
 type for the source; 1 − share of same-label sources that ever had its type."""
@@ -347,7 +349,27 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
     starts = np.r_[0, np.flatnonzero(~same) + 1]
     position = np.arange(num_pairs) - np.repeat(starts, np.diff(np.r_[starts, num_pairs]))
     history_windows[order] = position
-    cols["dormant_days"] = np.where(prev_k >= 0, np.log1p(np.clip(pair_k - prev_k - 1, 0, None)), 0.0)
+    # Windows in which the entity acted before this one: a new hire created (a target) on Monday who first
+    # acts on Tuesday is a first-time actor on Tuesday.
+    acts = (np.bincount(out_pair, minlength=num_pairs) > 0).astype(np.float64)
+    # Dormancy is about identities waking up: the gap since the entity last *acted*, as a share of the time
+    # since it first acted (a VM started again after a weekend is acted upon, not waking up by itself).
+    acting = np.flatnonzero(acts > 0)
+    a_order = acting[np.lexsort((pair_k[acting], pair_node[acting]))]
+    a_same = pair_node[a_order][1:] == pair_node[a_order][:-1]
+    prev_act = np.full(num_pairs, -1, dtype=np.int64)
+    prev_act[a_order[1:][a_same]] = pair_k[a_order][:-1][a_same]
+    first_act = np.full(num_pairs, -1, dtype=np.int64)
+    first_act[acting] = _first_of(pair_node[acting], pair_k[acting])
+    age = pair_k - first_act
+    gap = np.clip(pair_k - prev_act - 1, 0, None)
+    cols["dormancy"] = np.where((prev_act >= 0) & (age > 0), gap / np.maximum(age, 1), 0.0)
+    acted_windows = np.zeros(num_pairs)
+    sorted_acts = acts[order]
+    running = np.cumsum(sorted_acts)
+    group_start = np.repeat(starts, np.diff(np.r_[starts, num_pairs]))
+    before_start = np.where(group_start > 0, running[group_start - 1], 0.0)
+    acted_windows[order] = running - sorted_acts - before_start
 
     # Volume against the entity's own past, outgoing and incoming.
     cols["volume_z"] = _volume_z(src, rel, k, events, out_pair, num_pairs, num_days)
@@ -366,7 +388,7 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
         names = (*ANOMALY_COLUMNS, GNN_COLUMN)
         edge_columns.append(implausible)
     x = np.stack([cols[name] for name in names], axis=1)
-    context = np.stack([history_windows, out_edges + in_edges, total_events], axis=1)
+    context = np.stack([history_windows, out_edges + in_edges, total_events, acted_windows, acts], axis=1)
     edge_x = np.stack(edge_columns, axis=1).astype(np.float64)
     features = WindowFeatures(
         node=pair_node.astype(np.int64), window=origin + pair_k * WINDOW_SECONDS, label=label[pair_node],
@@ -440,9 +462,11 @@ MIN_HABIT_WINDOWS = 3
 def own_habit(features: WindowFeatures, min_windows: int = MIN_HABIT_WINDOWS) -> np.ndarray:
     r"""Per pair and column, the share of the entity's earlier active windows that were at least as extreme:
     :math:`h_{i,f} = \#\{j < i : x_{j,f} \ge x_{i,f}\} / \#\{j < i\}` over the same entity's pairs after its first
-    (which is all new by construction), 0 with fewer than ``min_windows`` of them or for a value of 0. Morpheus DFP's per-identity baseline in one number:
-    a CI bot that meets a new address every day has a habit of 1 for ``new_source_ips``; a person who never
-    did has 0, and only then does the label's rarity count in full."""
+    (which is all new by construction), 0 with fewer than ``min_windows`` of them or for a value of 0.
+    Morpheus DFP's per-identity baseline, in one number: a CI bot that meets a new address every day has a
+    habit of 1 for ``new_source_ips``; a person who never did has 0, and only then does the label's rarity
+    count in full.
+    """
     p, f = features.x.shape
     habit = np.zeros((p, f))
     if p == 0:
