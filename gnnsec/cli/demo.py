@@ -25,10 +25,10 @@ DEMO_DAYS = 6
 SCORED_DAYS = 3
 """The demo trains on the first days and scores each of the last ones against everything before it."""
 BROWSER_QUERIES = (
-    "MATCH (n) WHERE n.anomalous RETURN labels(n)[0] AS label, n.uid, n.anomaly_score, n.score_window, "
-    "n.anomaly_reasons ORDER BY n.anomaly_score DESC, n.anomaly_raw DESC LIMIT 25",
     "MATCH (r:ScoringRun)-[s:SCORED]->(n) WHERE s.anomalous RETURN date(r.window_start) AS day, labels(n)[0] AS label, "
-    "n.uid, s.score, s.rank, s.reasons ORDER BY day, s.score DESC, s.raw DESC",
+    "n.uid AS uid, s.score AS score, s.rank AS rank, s.reasons AS reasons ORDER BY day, score DESC, s.raw DESC",
+    "MATCH (n) WHERE n.anomaly_score IS NOT NULL RETURN labels(n)[0] AS label, n.uid AS uid, n.anomaly_score AS score, "
+    "date(n.score_window) AS day, n.anomaly_reasons AS reasons ORDER BY score DESC, n.anomaly_raw DESC LIMIT 25",
     "MATCH p = (a)-[r]->(b) WHERE r.edge_anomaly >= 0.99 RETURN p LIMIT 50",
 )
 

@@ -278,6 +278,7 @@ class PairExplainer:
         new_in = [e for e in in_now.tolist() if (int(snap.edge_type[e]), int(snap.edge_index[0, e])) not in seen_in]
         peer = snap.node_uid
         texts: list[str] = []
+        said: set[str] = set()
         order = np.argsort(-surprise, kind="stable")
         for j in order.tolist():
             share = math.exp(-float(surprise[j]))
@@ -286,7 +287,8 @@ class PairExplainer:
             tail = f"(as unusual as {share:.1%} of past {label}-days)" if share >= 0.001 else "(never seen before)"
             name = f.columns[j]
             text = self._text(name, label, node, window, new_out, new_in, out_now, out_before, peer, RELATION_NAMES)
-            if text:
+            if text and text not in said:  # correlated columns (count and share) tell the same thing once
+                said.add(text)
                 texts.append(f"{text} {tail}")
         return texts
 
