@@ -105,3 +105,29 @@ def test_bad_scopes_and_windows_are_errors(clean_db: neo4j.Driver) -> None:
         score_windows(clean_db, [DAY0])
     records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
     assert records[0]["n"] == 0
+
+
+def _cli(settings: object, *args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from gnnsec.cli.main import cli
+
+    env = {"NEO4J_URI": settings.uri, "NEO4J_USER": settings.user,  # type: ignore[attr-defined]
+           "NEO4J_PASSWORD": settings.password, "NEO4J_DATABASE": settings.database}  # type: ignore[attr-defined]
+    result = CliRunner().invoke(cli, ["score", *args], env=env, terminal_width=200)
+    return result.exit_code, result.output
+
+
+def test_score_command_days_and_errors(clean_db: neo4j.Driver, neo4j_settings: object) -> None:
+    _load(clean_db)
+    last = (DAY0 + timedelta(days=DAYS - 1)).date().isoformat()
+    code, output = _cli(neo4j_settings, "--since", last)
+    assert code == 0, output
+    assert "│ u0 " in output and "first calls from" in output
+    assert f"({last})" in output and "anomalous (calibrated score ≥" in output
+    code, output = _cli(neo4j_settings, "--cloud", "awz")
+    assert code != 0 and "--cloud awz" in output and "known: aws" in output
+    code, output = _cli(neo4j_settings, "--since", last, "--until", last)
+    assert code != 0 and "is not before" in output
+    records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
+    assert records[0]["n"] == 1
