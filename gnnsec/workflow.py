@@ -446,3 +446,73 @@ def score_windows(
         results.append(WindowResult(run, node_scores, edge_scores, reference.num_pairs))
     del started_all
     return results
+
+
+# ---- findings: what scoring flagged, for people and SIEMs ----------------------------------------------
+
+EVIDENCE_PER_FINDING = 5
+
+
+def _iso_second(value: Any) -> str | None:
+    """A driver or Python datetime as ISO-8601 UTC to the second (``2026-03-05T00:00:00Z``)."""
+    if value is None:
+        return None
+    native = value.to_native() if hasattr(value, "to_native") else value
+    return native.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def list_findings(
+    driver: Driver,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_score: float | None = None,
+    labels: Sequence[str] = (),
+    limit: int = 100,
+    database: str | None = None,
+) -> list[dict[str, Any]]:
+    """Scored (entity, day) pairs, most unusual first, each with its reasons and the day's most unusual
+    relationships as evidence. Without ``min_score`` only pairs flagged ``anomalous`` are listed.
+
+    The dictionaries are the stable ``gnnsec findings --format json`` schema (``docs/findings.md``).
+    """
+    if since is not None and until is not None and since >= until:
+        raise ValueError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+    for label in labels:
+        schema.label_id(label)
+    records, _, _ = driver.execute_query(
+        """
+        MATCH (r:ScoringRun)-[s:SCORED]->(n)
+        WHERE ($since IS NULL OR r.window_start >= $since) AND ($until IS NULL OR r.window_start < $until)
+          AND (CASE WHEN $min_score IS NULL THEN s.anomalous ELSE s.score >= $min_score END)
+          AND (size($labels) = 0 OR labels(n)[0] IN $labels)
+        WITH r, s, n ORDER BY s.score DESC, s.raw DESC, r.window_start DESC LIMIT $limit
+        CALL (r, n) {
+          MATCH (n)-[e]-(peer) WHERE e.window = r.window_start AND e.edge_anomaly IS NOT NULL
+          WITH e, peer ORDER BY e.edge_anomaly DESC LIMIT $evidence
+          RETURN collect({type: type(e), direction: CASE WHEN startNode(e) = n THEN 'out' ELSE 'in' END,
+                          peer: peer.uid, peer_label: labels(peer)[0], edge_anomaly: e.edge_anomaly,
+                          events: e.count, reasons: coalesce(e.edge_reasons, [])}) AS evidence
+        }
+        RETURN labels(n)[0] AS label, n.uid AS uid, n.name AS name, n.cloud AS cloud, n.account AS account,
+               n.region AS region, r.window_start AS window_start, r.window_end AS window_end, r.run_id AS run_id,
+               r.model_id AS model_id, r.scored_at AS scored_at, r.threshold AS threshold, s.score AS score,
+               s.raw AS raw, s.rank AS rank, s.anomalous AS anomalous, s.calibration AS calibration,
+               s.reasons AS reasons, evidence
+        ORDER BY score DESC, raw DESC
+        """,
+        since=since, until=until, min_score=min_score, labels=list(labels), limit=int(limit),
+        evidence=EVIDENCE_PER_FINDING, database_=database,
+    )
+    out = []
+    for r in records:
+        out.append({
+            "uid": r["uid"], "label": r["label"], "name": r["name"], "cloud": r["cloud"], "account": r["account"],
+            "region": r["region"], "window_start": _iso_second(r["window_start"]),
+            "window_end": _iso_second(r["window_end"]), "score": float(r["score"]), "raw": float(r["raw"] or 0.0),
+            "rank": int(r["rank"]), "anomalous": bool(r["anomalous"]), "threshold": r["threshold"],
+            "calibration": r["calibration"], "reasons": list(r["reasons"] or []),
+            "evidence": [dict(e) for e in r["evidence"]], "run_id": r["run_id"], "model_id": r["model_id"],
+            "scored_at": _iso_second(r["scored_at"]),
+        })
+    return out

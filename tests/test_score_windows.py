@@ -131,3 +131,49 @@ def test_score_command_days_and_errors(clean_db: neo4j.Driver, neo4j_settings: o
     assert code != 0 and "is not before" in output
     records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
     assert records[0]["n"] == 1
+
+
+OCSF_DETECTION_FINDING_REQUIRED = ("activity_id", "category_uid", "class_uid", "finding_info", "metadata",
+                                   "severity_id", "time", "type_uid")
+"""Required attributes of the OCSF 1.1 Detection Finding class (2004), and of its required objects below."""
+
+
+def test_findings_for_people_scripts_and_siems(clean_db: neo4j.Driver, neo4j_settings: object) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from gnnsec.cli.main import cli
+    from gnnsec.workflow import list_findings
+
+    _load(clean_db)
+    last = DAY0 + timedelta(days=DAYS - 1)
+    score_windows(clean_db, [last - timedelta(days=1), last])
+    rows = list_findings(clean_db, labels=["User"])
+    assert [r["uid"] for r in rows] == ["u0"]
+    top = rows[0]
+    assert top["window_start"] == last.strftime("%Y-%m-%dT%H:%M:%SZ") and top["anomalous"]
+    assert {e["peer"] for e in top["evidence"]} >= {"ip:203.0.113.9", "role"}
+    assert all(e["reasons"] for e in top["evidence"] if e["edge_anomaly"] >= 0.99)
+    assert list_findings(clean_db, since=last - timedelta(days=1), until=last, labels=["User"]) == []
+    with pytest.raises(ValueError, match="is not before"):
+        list_findings(clean_db, since=last, until=last)
+
+    env = {"NEO4J_URI": neo4j_settings.uri, "NEO4J_USER": neo4j_settings.user,  # type: ignore[attr-defined]
+           "NEO4J_PASSWORD": neo4j_settings.password,  # type: ignore[attr-defined]
+           "NEO4J_DATABASE": neo4j_settings.database}  # type: ignore[attr-defined]
+    result = CliRunner().invoke(cli, ["findings", "--label", "User"], env=env)  # piped: JSON lines by default
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["uid"] for line in lines] == ["u0"]
+    result = CliRunner().invoke(cli, ["findings", "--format", "ocsf", "--min-score", "0.9"], env=env)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert events
+    for event in events:
+        assert all(event.get(key) is not None for key in OCSF_DETECTION_FINDING_REQUIRED)
+        assert (event["class_uid"], event["category_uid"], event["type_uid"]) == (2004, 2, 200401)
+        assert event["finding_info"]["uid"] and event["finding_info"]["title"]
+        assert event["metadata"]["version"] and event["metadata"]["product"]["name"] == "gnnsec"
+    result = CliRunner().invoke(cli, ["findings", "--label", "Usr"], env=env)
+    assert result.exit_code != 0 and "unknown node label 'Usr'" in result.output
