@@ -121,16 +121,22 @@ def _cli(settings: object, *args: str) -> tuple[int, str]:
 def test_score_command_days_and_errors(clean_db: neo4j.Driver, neo4j_settings: object) -> None:
     _load(clean_db)
     last = (DAY0 + timedelta(days=DAYS - 1)).date().isoformat()
-    code, output = _cli(neo4j_settings, "--since", last)
+    code, output = _cli(neo4j_settings, "--since", last, "--format", "table")
     assert code == 0, output
     assert "│ u0 " in output and "first calls from" in output
     assert f"({last})" in output and "anomalous (calibrated score ≥" in output
+    code, output = _cli(neo4j_settings, "--since", last)  # piped: one JSON line per scored day
+    assert code == 0, output
+    import json
+
+    [day] = [json.loads(line) for line in output.splitlines()]
+    assert day["window_start"] == f"{last}T00:00:00Z" and {"u0", "role"} == {f["uid"] for f in day["findings"][:2]}
     code, output = _cli(neo4j_settings, "--cloud", "awz")
     assert code != 0 and "--cloud awz" in output and "known: aws" in output
     code, output = _cli(neo4j_settings, "--since", last, "--until", last)
     assert code != 0 and "is not before" in output
     records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
-    assert records[0]["n"] == 1
+    assert records[0]["n"] == 1  # the day scored twice: one run
 
 
 OCSF_DETECTION_FINDING_REQUIRED = ("activity_id", "category_uid", "class_uid", "finding_info", "metadata",

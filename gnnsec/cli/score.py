@@ -63,9 +63,11 @@ def findings_table(node_scores: list[Any], limit: int = 10, title: str | None = 
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--top", default=10, show_default=True, help="Findings to print per window.")
 @click.option("--all-labels", is_flag=True, help="List every label in the findings, not only principals.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default=None,
+              help="table on a terminal, jsonl when piped (default): one line per scored day with its top findings.")
 def score(since: str | None, until: str | None, clouds: tuple[str, ...], accounts: tuple[str, ...],
           all_unscored: bool, history_days: int, with_gnn: bool, model: Path | None, threshold: float | None,
-          floor: float, device: str, top: int, all_labels: bool) -> None:
+          floor: float, device: str, top: int, all_labels: bool, fmt: str | None) -> None:
     """Score each day's activity against the history before it and write the scores to Neo4j.
 
     The unit is (entity, day): what an identity, workload or resource did that day, next to what it and
@@ -90,6 +92,10 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+    fmt = fmt or ("table" if console.is_terminal else "jsonl")
+    if fmt != "table":
+        _print_runs_json(results, top, None if all_labels else PRINCIPAL_LABELS, fmt)
+        return
     for result in results:
         run = result.run
         day = run.window_start.date() if run.window_start else "?"
@@ -100,6 +106,34 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
             f"scored against {result.reference_pairs:,} past (entity, day) pairs in {run.seconds:.1f} s; "
             f"{run.anomalous_nodes:,} anomalous (calibrated score ≥ {run.threshold})"
         )
+
+
+def _print_runs_json(results: list[Any], top: int, labels: tuple[str, ...] | None, fmt: str) -> None:
+    """Each scored day as one JSON object: the run and its ``top`` findings (full uids, ISO times)."""
+    import json
+
+    def iso(moment: Any) -> str | None:
+        return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    documents = []
+    for result in results:
+        run = result.run
+        shown = [s for s in result.node_scores if labels is None or s.label in labels]
+        ranked = sorted(shown, key=lambda s: (-s.score, -s.raw))[:top]
+        documents.append({
+            "run_id": run.run_id, "window_start": iso(run.window_start), "window_end": iso(run.window_end),
+            "model_id": run.model_id, "threshold": run.threshold, "entities_scored": run.nodes_scored,
+            "relationships_scored": run.edges_scored, "anomalous": run.anomalous_nodes,
+            "reference_pairs": result.reference_pairs, "seconds": round(run.seconds, 3),
+            "findings": [{"uid": s.uid, "label": s.label, "score": s.score, "raw": s.raw, "rank": s.rank,
+                          "anomalous": s.anomalous, "calibration": s.calibration, "reasons": list(s.reasons)}
+                         for s in ranked],
+        })
+    if fmt == "json":
+        click.echo(json.dumps(documents, indent=2))
+    else:
+        for document in documents:
+            click.echo(json.dumps(document, separators=(",", ":")))
 
 
 @click.command("explain")
