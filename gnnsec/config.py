@@ -29,6 +29,11 @@ def models_dir() -> Path:
     return state_dir() / "models"
 
 
+def latest_model_path() -> Path:
+    """The checkpoint ``gnnsec train`` wrote last (scoring and explaining default to it)."""
+    return models_dir() / "latest.pt"
+
+
 @dataclass(frozen=True, slots=True)
 class Neo4jSettings:
     """How to reach Neo4j. ``password`` is never printed (see ``__repr__``)."""

@@ -59,7 +59,7 @@ def window_options(command: Any) -> Any:
 def _when(text: str | None, name: str) -> datetime | None:
     if not text:
         return None
-    from gnnsec.ingest.jsonio import parse_time
+    from gnnsec.times import parse_time
 
     try:
         return parse_time(text if "T" in text or " " in text else text + "T00:00:00Z")

@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from gnnsec.cli.common import connected, console, err_console, window_filter, window_options
-from gnnsec.cli.train import latest_model_path
+from gnnsec.config import latest_model_path
 from gnnsec.workflow import model_id_of
 
 

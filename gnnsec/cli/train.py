@@ -11,13 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gnnsec.cli.common import connected, console, err_console, window_filter, window_options
-from gnnsec.config import models_dir
+from gnnsec.config import latest_model_path, models_dir
 
 MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
-
-
-def latest_model_path() -> Path:
-    return models_dir() / "latest.pt"
 
 
 @click.command("train")

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from gnnsec import schema
-from gnnsec.ingest.jsonio import parse_time
 from gnnsec.ingest.staging import StagedEdge, StagedNode, Staging
 from gnnsec.snapshot import Snapshot
+from gnnsec.times import parse_time
 
 CACHE_FORMAT = 1
 """Bump when the cached snapshot layout changes, so stale caches are rebuilt."""

@@ -47,7 +47,7 @@ class Split:
 
 def edge_window_epoch(snapshot: Snapshot) -> np.ndarray:
     """Window start of every edge as epoch seconds (NaN for inventory), from the ISO strings."""
-    from gnnsec.ingest.jsonio import parse_time
+    from gnnsec.times import parse_time
 
     cache: dict[str, float] = {}
     out = np.full(snapshot.num_edges, math.nan)

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from gnnsec.gnn.data import GraphTensors, to_tensors
+from gnnsec.gnn.device import resolve_device
 from gnnsec.gnn.features import FeatureSpec, build_features
 from gnnsec.gnn.layers import RelationPlan
 from gnnsec.gnn.model import GraphAutoencoder
-from gnnsec.gnn.train import resolve_device
 from gnnsec.snapshot import Snapshot
 
 

@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from gnnsec.ingest.jsonio import parse_time
 from gnnsec.schema import NODE_LABELS, NUM_RELATIONS, RELATION_NAMES, RELATION_TYPES, RelationCategory
 from gnnsec.snapshot import Snapshot
+from gnnsec.times import parse_time
 
 MAX_FDIM = 1024
 """Width of every feature matrix: zero-padded or truncated to this."""

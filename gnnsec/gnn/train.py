@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from gnnsec.gnn.data import GraphTensors, to_tensors, with_inverse_edges
+from gnnsec.gnn.device import resolve_device
 from gnnsec.gnn.features import FeatureSpec, build_features, fit_feature_spec
 from gnnsec.gnn.layers import RelationPlan
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig, count_parameters, freeze_all_but_adapters
@@ -116,15 +117,6 @@ class FitOutput(NamedTuple):
 
 ProgressCallback = Callable[[EpochStats, int], None]
 """Called after each epoch with the stats and the maximum number of epochs."""
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is an error, not a silent CPU run."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
-    return torch.device(device)
 
 
 def seed_everything(seed: int) -> None:

@@ -10,13 +10,13 @@ or element that is not a JSON object, so errors always name the record.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from gnnsec.ingest.base import AdapterError, BadRecord, head, open_text
+from gnnsec.times import parse_time as parse_time  # re-exported: adapters read times through jsonio
 
 ENVELOPE_KEYS: tuple[str, ...] = ("Records", "records", "value", "items", "entries", "events")
 
@@ -93,32 +93,3 @@ def _iter_json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]] | BadRec
         raise AdapterError(path, f"cannot read: {exc}") from None
 
 
-def parse_time(value: Any) -> datetime:
-    """Parse an event timestamp into an aware UTC datetime.
-
-    Accepts ISO 8601 strings (``Z`` or offsets, fractional seconds of any length, as Azure and
-    GCP emit) and epoch seconds or milliseconds. Raises ``ValueError`` otherwise.
-    """
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"not a timestamp: {value!r}")
-    text = value.strip()
-    if text.isdigit():
-        return parse_time(int(text))
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    if "." in text:
-        # Python accepts at most 6 fractional digits; Azure/GCP send 7 or 9.
-        main, _, rest = text.partition(".")
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        text = f"{main}.{(digits + '000000')[:6]}{rest}"
-    if " " in text and "T" not in text:
-        text = text.replace(" ", "T", 1)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
