@@ -337,7 +337,11 @@ def windows_to_score(driver: Driver, since: datetime | None, until: datetime | N
     now = now or datetime.now(UTC)
     complete = [d for d in days if d + DAY <= now and (until is None or d < until)]
     done = scored_windows(driver, clouds, accounts, database)
-    unscored = [d for d in complete if d not in done and d > days[0]]  # the first day has no history
+    # The first days lack the history a calibration needs (warm-up plus the minimum reference windows).
+    from gnnsec.gnn.window_detect import TailConfig
+
+    needed = TailConfig().warmup_windows + TailConfig().min_reference_windows
+    unscored = [d for d in complete if d not in done and d >= days[0] + needed * DAY]
     return unscored if all_unscored else unscored[-1:]
 
 
@@ -404,9 +408,14 @@ def score_windows(
         start = window.timestamp()
         past = np.flatnonzero((features.window < start) & (features.window >= start - history_days * WINDOW_SECONDS))
         now_rows = np.flatnonzero(features.window == start)
-        if past.size == 0:
-            raise ValueError(f"no history before {window.date()}: score a later day, or ingest earlier logs")
         reference = features.select(past)
+        warm = np.unique(reference.window[reference.warmed_up(config.warmup_windows)])
+        if warm.size < config.min_reference_windows:
+            raise ValueError(
+                f"too little history before {window.date()}: {warm.size} usable day(s) of reference, "
+                f"{config.min_reference_windows} needed (the first {config.warmup_windows} observed day(s) only "
+                "open the history); score a later day, or ingest earlier logs"
+            )
         current = features.select(now_rows)
         say(f"{window.date()}: {current.num_pairs:,} active entities against {reference.num_pairs:,} past pairs")
         pairs = score_pairs(fit_pairs(reference, config), current)

@@ -61,9 +61,10 @@ def test_each_day_against_its_history_and_other_days_untouched(clean_db: neo4j.D
     _load(driver)
     last = DAY0 + timedelta(days=DAYS - 1)
     now = last + timedelta(days=2)
-    # The latest complete unscored day by default; every unscored day but the first (no history) with --all.
+    # The latest complete unscored day by default; with --all every unscored day that has enough history
+    # (the first observed day opens the history, two more calibrate).
     assert windows_to_score(driver, None, None, False, now=now) == [last]
-    assert windows_to_score(driver, None, None, True, now=now) == [DAY0 + timedelta(days=d) for d in range(1, DAYS)]
+    assert windows_to_score(driver, None, None, True, now=now) == [DAY0 + timedelta(days=d) for d in range(3, DAYS)]
 
     [attack] = score_windows(driver, [last], floor=0.0)
     top = next(s for s in attack.node_scores if s.label == "User")
@@ -101,8 +102,10 @@ def test_bad_scopes_and_windows_are_errors(clean_db: neo4j.Driver) -> None:
         score_windows(clean_db, [DAY0 + timedelta(days=3)], accounts=["nope"])
     with pytest.raises(ValueError, match="is not before"):
         windows_to_score(clean_db, DAY0 + timedelta(days=3), DAY0 + timedelta(days=2), False)
-    with pytest.raises(ValueError, match="no history"):
+    with pytest.raises(ValueError, match="too little history"):
         score_windows(clean_db, [DAY0])
+    with pytest.raises(ValueError, match="1 usable day"):
+        score_windows(clean_db, [DAY0 + timedelta(days=2)])
     records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
     assert records[0]["n"] == 0
 

@@ -134,13 +134,18 @@ def campaign_ranks(model: str, seed: int, data: EvalData, test: WindowFeatures, 
 
 
 def _measure(record: RunRecord, test: WindowFeatures, positive: np.ndarray, excluded: np.ndarray,
-             scores: np.ndarray, thresholds: dict[str, float]) -> None:
+             scores: np.ndarray, flagged: np.ndarray, thresholds: dict[str, float]) -> None:
+    """AUC/AP from the scores, F1/P/R/MCC from the flags each model raised at its own threshold."""
     for label in EVAL_LABELS:
         rows = np.flatnonzero((test.label == schema.label_id(label)) & ~excluded)
         truth = positive[rows].astype(np.int64)
         if truth.sum() == 0 or truth.sum() == truth.size:
             continue
-        record.labels[label] = decision_metrics(truth, scores[rows], thresholds.get(label, math.inf))
+        decided = decision_metrics(truth, flagged[rows].astype(np.float64), 0.5)
+        metrics = decision_metrics(truth, scores[rows], thresholds.get(label, math.nan))
+        for name in ("f1", "precision", "recall", "mcc"):
+            setattr(metrics, name, getattr(decided, name))
+        record.labels[label] = metrics
         record.curves[label] = (truth.tolist(), scores[rows].tolist())
 
 
@@ -155,11 +160,21 @@ def false_positive_rate(test: WindowFeatures, flagged: np.ndarray, positive: np.
     return out
 
 
-def _score_ours(train: WindowFeatures, test: WindowFeatures, config: HistoryEvalConfig
+def _score_ours(features: WindowFeatures, test: WindowFeatures, config: HistoryEvalConfig
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    model = fit_pairs(train, config.tail)
-    scored = score_pairs(model, test)
-    return scored.score, scored.raw, scored.anomalous, config.tail.threshold
+    """Each test day against every pair before it, exactly as ``gnnsec score`` recalibrates every day."""
+    score, raw = np.zeros(test.num_pairs), np.zeros(test.num_pairs)
+    flagged = np.zeros(test.num_pairs, dtype=bool)
+    for window in np.unique(test.window):
+        rows = np.flatnonzero(test.window == window)
+        model = fit_pairs(features.select(np.flatnonzero(features.window < window)), config.tail)
+        scored = score_pairs(model, test.select(rows))
+        score[rows], raw[rows], flagged[rows] = scored.score, scored.raw, scored.anomalous
+    return score, raw, flagged, config.tail.threshold
+
+
+DAILY_BASELINES = ("rules", "iforest", "mlp-ae", "nbr-iforest")
+"""Unsupervised baselines cheap enough to be refitted every test day on all earlier days, like ours."""
 
 
 def gnn_implausibility(data: EvalData, fraction: float, seed: int, epochs: int, patience: int) -> np.ndarray:
@@ -200,11 +215,13 @@ def run_history_evaluation(
     fpr: dict[str, dict[str, float]] = {}
     for seed in range(config.seeds):
         with_gnn: tuple[WindowFeatures, WindowFeatures] | None = None
+        gnn_full = features
         if OURS_GNN in config.models:
             say(f"history seed {seed}: training the RGCN on the days before the cut")
             implausible = gnn_implausibility(data, config.time_fraction, seed, config.epochs, config.patience)
-            both = history_features(snapshot, edge_implausibility=implausible)
-            with_gnn = (both.select(np.flatnonzero(both.window < cut)), both.select(np.flatnonzero(both.window >= cut)))
+            gnn_full = history_features(snapshot, edge_implausibility=implausible)
+            with_gnn = (gnn_full.select(np.flatnonzero(gnn_full.window < cut)),
+                        gnn_full.select(np.flatnonzero(gnn_full.window >= cut)))
         for model in config.models:
             for mode in modes:
                 supervised_kind = model in ("gbt", "gbt-nbr")
@@ -214,29 +231,54 @@ def run_history_evaluation(
                 started = time.perf_counter()
                 record = RunRecord(model, mode, "all", f"history@{config.time_fraction:g}", seed, 0)
                 if model in (OURS, OURS_GNN):
-                    pair = with_gnn if model == OURS_GNN and with_gnn is not None else (train, test)
-                    score, raw, flagged, threshold = _score_ours(pair[0], pair[1], config)
+                    full, scored = (gnn_full, with_gnn[1]) if model == OURS_GNN and with_gnn is not None else (
+                        features, test)
+                    score, raw, flagged, threshold = _score_ours(full, scored, config)
                     thresholds = {label: threshold for label in EVAL_LABELS}
                 else:
                     from gnnsec.evaluate.history_baselines import BaselineSkipped, history_baseline_scores
 
                     try:
-                        score, thresholds = _baseline(model, snapshot, train, test, seed, train_positive, mode)
+                        if model in DAILY_BASELINES and mode == "unsupervised":
+                            score, flagged = _daily_baseline(model, snapshot, features, test, seed)
+                            thresholds = {}
+                        else:
+                            score, thresholds = _baseline(model, snapshot, train, test, seed, train_positive, mode)
+                            flagged = np.zeros(score.size, dtype=bool)
+                            for label in EVAL_LABELS:
+                                rows = test.label == schema.label_id(label)
+                                flagged[rows] = score[rows] >= thresholds[label]
                     except BaselineSkipped as skipped:
                         say(f"{model} skipped: {skipped}")
                         continue
                     raw = score
-                    flagged = np.zeros(score.size, dtype=bool)
-                    for label in EVAL_LABELS:
-                        rows = test.label == schema.label_id(label)
-                        flagged[rows] = score[rows] >= thresholds[label]
                     del history_baseline_scores
-                _measure(record, test, positive, excluded, score, thresholds)
+                _measure(record, test, positive, excluded, score, flagged, thresholds)
                 ranks += campaign_ranks(record.row, seed, data, test, positive, campaign, score, raw)
                 fpr[record.row] = false_positive_rate(test, flagged, positive, excluded)
                 record.seconds = time.perf_counter() - started
                 records.append(record)
     return HistoryEvalResult(records, ranks, fpr, {"train": int(train_rows.size), "test": int(test_rows.size)})
+
+
+def _daily_baseline(model: str, snapshot: object, features: WindowFeatures, test: WindowFeatures, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Each test day: fit on every earlier pair (a fifth held out for the threshold), then score the day.
+    Scores of different days are comparable through the flag; rankings are per day. Returns (score, flagged)."""
+    score = np.zeros(test.num_pairs)
+    flagged = np.zeros(test.num_pairs, dtype=bool)
+    no_labels = np.zeros(features.num_pairs, dtype=bool)
+    for window in np.unique(test.window):
+        rows = np.flatnonzero(test.window == window)
+        earlier = features.select(np.flatnonzero(features.window < window))
+        day = test.select(rows)
+        day_scores, thresholds = _baseline(model, snapshot, earlier, day, seed, no_labels[: earlier.num_pairs],
+                                           "unsupervised")
+        score[rows] = day_scores
+        for label in EVAL_LABELS:
+            mine = day.label == schema.label_id(label)
+            flagged[rows[mine]] = day_scores[mine] >= thresholds[label]
+    return score, flagged
 
 
 def _baseline(model: str, snapshot: object, train: WindowFeatures, test: WindowFeatures, seed: int,

@@ -52,6 +52,9 @@ class TailConfig:
     """Discount each surprise by the entity's own habit of it (``history.own_habit``)."""
     warmup_windows: int = 1
     """Windows at the start of the observed history left out of the reference (everything is new there)."""
+    min_reference_windows: int = 2
+    """Windows of reference a day needs before it can be scored. Measured on a development estate (medium, seed
+    9): a day calibrated on one window flagged 31 % of benign principals, on two 1.0 %, on three 0.2 %."""
 
 
 @dataclass(slots=True)
