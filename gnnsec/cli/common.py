@@ -73,3 +73,40 @@ def window_filter(since: str | None, until: str | None, clouds: tuple[str, ...] 
 
     return SnapshotFilter(since=_when(since, "--since"), until=_when(until, "--until"), clouds=clouds,
                           accounts=accounts)
+
+
+def display_name(uid: str) -> str:
+    """A short name for tables: ``user/alice@123456789012`` for an ARN, the last path part for other long
+    uids. The full uid is always in ``--format json``."""
+    if uid.startswith("arn:"):
+        parts = uid.split(":", 5)
+        if len(parts) == 6:
+            account, resource = parts[4], parts[5]
+            return f"{resource}@{account}" if account else resource
+    if len(uid) > 40 and "/" in uid:
+        return "…/" + "/".join(uid.rsplit("/", 2)[-2:])
+    return uid
+
+
+@contextmanager
+def progress(message: str) -> Iterator[Any]:
+    """A spinner on a terminal; when stderr is piped, one timestamped line per update (at most every 2 s),
+    so long work is never silent in a CI log or under ``| tee``. Yields ``update(text)``."""
+    import sys
+    import time
+
+    if err_console.is_terminal:
+        with err_console.status(message) as status:
+            yield lambda text: status.update(text)
+        return
+    started = time.monotonic()
+    last = [0.0]
+
+    def update(text: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0:
+            last[0] = now
+            print(f"[{now - started:7.1f} s] {text}", file=sys.stderr, flush=True)
+
+    update(message)
+    yield update

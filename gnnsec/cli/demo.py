@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from gnnsec.cli.common import console, err_console
+from gnnsec.cli.common import console, display_name, err_console, progress
 from gnnsec.config import models_dir, state_dir
 
 DEMO_MARKER = "GnnsecDemo"
@@ -125,10 +125,10 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
         scored_days = all_days[-SCORED_DAYS:]
         began = time.perf_counter()
         config = TrainConfig(model=ModelConfig(kind="rgcn"), epochs=epochs, patience=10, seed=seed, device="auto")
-        with err_console.status("training the RGCN (self-supervised)") as status:
+        with progress("training the RGCN (self-supervised)") as update:
             checkpoint, result, _ = train_from_graph(
                 driver, SnapshotFilter(until=scored_days[0]), config, database=database,
-                progress=lambda stats, total=None: status.update(
+                progress=lambda stats, total=None: update(
                     f"training the RGCN: epoch {stats.epoch + 1}, loss {stats.loss:.3f}"),
             )
         model_path = models_dir() / f"demo-{size}-{seed}.pt"
@@ -139,9 +139,9 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
                       f"before {scored_days[0].date()} → {model_path}")
 
         began = time.perf_counter()
-        with err_console.status("scoring") as status:
+        with progress("scoring") as update:
             results = score_windows(driver, scored_days, model_id="history", database=database,
-                                    progress=lambda message: status.update(message))
+                                    progress=update)
         timings["score"] = time.perf_counter() - began
 
     from gnnsec.cli.score import findings_table
@@ -163,7 +163,7 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
             continue
         best = min(scores, key=lambda s: (s.rank, -s.score))
         of = sum(1 for s in result.node_scores if s.label == best.label)
-        table.add_row(campaign, day, best.uid, best.label, f"{best.rank} of {of}", f"{best.score:.4f}",
+        table.add_row(campaign, day, display_name(best.uid), best.label, f"{best.rank} of {of}", f"{best.score:.4f}",
                       "yes" if best.anomalous else "no")
     console.print(table)
     console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))

@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from gnnsec import __version__
-from gnnsec.cli.common import connected, console, window_filter
+from gnnsec.cli.common import connected, console, display_name, window_filter
 
 FORMATS = ("table", "json", "jsonl", "ocsf")
 OCSF_VERSION = "1.1.0"
@@ -101,6 +101,6 @@ def findings(since: str | None, until: str | None, min_score: float | None, labe
         for column in ("day", "label", "uid", "score", "rank", "why"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row((row["window_start"] or "")[:10], row["label"], row["uid"], f"{row['score']:.4f}",
-                          str(row["rank"]), "; ".join(row["reasons"][:3]))
+            table.add_row((row["window_start"] or "")[:10], row["label"], display_name(row["uid"]),
+                          f"{row['score']:.4f}", str(row["rank"]), "; ".join(row["reasons"][:3]))
         console.print(table)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from gnnsec.cli.common import connected, console, err_console, window_filter, window_options
+from gnnsec.cli.common import connected, console, display_name, progress, window_filter, window_options
 from gnnsec.config import latest_model_path
 from gnnsec.workflow import model_id_of
 
@@ -41,7 +41,7 @@ def findings_table(node_scores: list[Any], limit: int = 10, title: str | None = 
     ranked = sorted(shown, key=lambda s: (-s.score, -getattr(s, "raw", 0.0)))[:limit]
     for position, node in enumerate(ranked, start=1):
         flag = "[bold red]" if node.anomalous else ""
-        table.add_row(str(position), node.label, node.uid, f"{flag}{node.score:.4f}", str(node.rank),
+        table.add_row(str(position), node.label, display_name(node.uid), f"{flag}{node.score:.4f}", str(node.rank),
                       "; ".join(node.reasons[:3]))
     return table
 
@@ -78,7 +78,7 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
 
     flt = window_filter(since, until, clouds, accounts)
     checkpoint, path = _load(model) if with_gnn else (None, None)
-    with connected() as (driver, database), err_console.status("scoring") as status:
+    with connected() as (driver, database), progress("scoring") as update:
         try:
             windows = windows_to_score(driver, flt.since, flt.until, all_unscored, clouds, accounts, database)
             if not windows:
@@ -88,7 +88,7 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
             results = score_windows(
                 driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
                 model_id=model_id_of(path) if path else "history", history_days=history_days, threshold=threshold,
-                floor=floor, database=database, device=device, progress=lambda message: status.update(message),
+                floor=floor, database=database, device=device, progress=update,
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
