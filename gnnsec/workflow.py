@@ -385,7 +385,6 @@ def score_windows(
         return []
     check_scope(driver, clouds, accounts, database)
     windows = sorted(_day_start(w) for w in windows)
-    started_all = time.perf_counter()
     flt = SnapshotFilter(since=windows[0] - history_days * DAY, until=windows[-1] + DAY, clouds=clouds,
                          accounts=accounts)
     say(f"exporting {history_days} days of history and {len(windows)} window(s)")
@@ -453,7 +452,6 @@ def score_windows(
             write_window_scores(driver, node_scores, edge_scores, run, floor=floor, database=database)
         run.seconds = time.perf_counter() - started
         results.append(WindowResult(run, node_scores, edge_scores, reference.num_pairs))
-    del started_all
     return results
 
 

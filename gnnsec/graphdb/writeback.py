@@ -22,6 +22,7 @@ The older :func:`clear_scores` + :func:`write_node_scores` + :func:`write_edge_s
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -216,7 +217,9 @@ def _write_edges(
     for s in scores:
         groups[(s.src_label, s.type, s.dst_label, s.window is not None)].append(
             {"src": s.src_uid, "dst": s.dst_uid, "window": epoch_ms(s.window),
-             "score": float(s.distmult_score), "anomaly": float(s.edge_anomaly), "reasons": list(s.reasons)}
+             # NaN (no graph model in this run) removes the property instead of storing NaN
+             "score": None if math.isnan(s.distmult_score) else float(s.distmult_score),
+             "anomaly": float(s.edge_anomaly), "reasons": list(s.reasons)}
         )
     matched = 0
     with driver.session(database=database) as session:
