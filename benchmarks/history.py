@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gnnsec-bench-history")
     parser.add_argument("--estate", type=Path, default=None, help="An existing estate directory (skips generating).")
     args = parser.parse_args()
-    out: dict[str, object] = {"size": args.size, "seed": args.seed}
     estate = args.estate or args.cache / f"estate-{args.size}-{args.seed}-{args.days}"
+    out: dict[str, object] = {"estate": str(estate)} if args.estate else {"size": args.size, "seed": args.seed}
     began = time.perf_counter()
     if not (estate / "labels" / "entities.csv").exists():
         generate(estate, seed=args.seed, size=args.size, days=args.days)
