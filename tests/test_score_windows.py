@@ -110,7 +110,7 @@ def test_bad_scopes_and_windows_are_errors(clean_db: neo4j.Driver) -> None:
     assert records[0]["n"] == 0
 
 
-def _cli(settings: object, *args: str) -> tuple[int, str]:
+def _cli(settings: object, *args: str, stdout_only: bool = False) -> tuple[int, str]:
     from click.testing import CliRunner
 
     from gnnsec.cli.main import cli
@@ -118,7 +118,8 @@ def _cli(settings: object, *args: str) -> tuple[int, str]:
     env = {"NEO4J_URI": settings.uri, "NEO4J_USER": settings.user,  # type: ignore[attr-defined]
            "NEO4J_PASSWORD": settings.password, "NEO4J_DATABASE": settings.database}  # type: ignore[attr-defined]
     result = CliRunner().invoke(cli, ["score", *args], env=env, terminal_width=200)
-    return result.exit_code, result.output
+    # Progress lines go to stderr when it is not a terminal; JSON is on stdout alone.
+    return result.exit_code, result.stdout if stdout_only else result.output
 
 
 def test_score_command_days_and_errors(clean_db: neo4j.Driver, neo4j_settings: object) -> None:
@@ -128,7 +129,7 @@ def test_score_command_days_and_errors(clean_db: neo4j.Driver, neo4j_settings: o
     assert code == 0, output
     assert "│ u0 " in output and "first calls from" in output
     assert f"({last})" in output and "anomalous (calibrated score ≥" in output
-    code, output = _cli(neo4j_settings, "--since", last)  # piped: one JSON line per scored day
+    code, output = _cli(neo4j_settings, "--since", last, stdout_only=True)  # piped: one JSON line per day
     assert code == 0, output
     import json
 
@@ -173,11 +174,11 @@ def test_findings_for_people_scripts_and_siems(clean_db: neo4j.Driver, neo4j_set
            "NEO4J_DATABASE": neo4j_settings.database}  # type: ignore[attr-defined]
     result = CliRunner().invoke(cli, ["findings", "--label", "User"], env=env)  # piped: JSON lines by default
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["uid"] for line in lines] == ["u0"]
     result = CliRunner().invoke(cli, ["findings", "--format", "ocsf", "--min-score", "0.9"], env=env)
     assert result.exit_code == 0, result.output
-    events = [json.loads(line) for line in result.output.splitlines()]
+    events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events
     for event in events:
         assert all(event.get(key) is not None for key in OCSF_DETECTION_FINDING_REQUIRED)
