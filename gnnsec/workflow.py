@@ -369,14 +369,13 @@ def score_windows(
     """
     from gnnsec.gnn.history import WINDOW_SECONDS, history_features
     from gnnsec.gnn.window_detect import (
+        PairDetector,
         PairExplainer,
         TailConfig,
         edge_reasons,
         fit_edges,
-        fit_pairs,
         rank_within,
         score_edges,
-        score_pairs,
     )
     from gnnsec.graphdb.writeback import write_window_scores
 
@@ -417,9 +416,9 @@ def score_windows(
             )
         current = features.select(now_rows)
         say(f"{window.date()}: {current.num_pairs:,} active entities against {reference.num_pairs:,} past pairs")
-        pairs = score_pairs(fit_pairs(reference, config), current)
+        pairs, scored_on, neighbour = PairDetector(snapshot, config).fit(reference).score(current)
         ranks = rank_within(current.label, pairs.score, pairs.raw)
-        explainer = PairExplainer(snapshot, current)
+        explainer = PairExplainer(snapshot, scored_on, neighbour)
         reasons: dict[int, list[str]] = {}
         # Words for the flagged pairs and the top of each day, whichever is more (at most REASONS_FOR_TOP).
         for row in np.lexsort((-pairs.raw, -pairs.score))[:REASONS_FOR_TOP].tolist():

@@ -158,3 +158,19 @@ def test_own_habit_discounts_what_the_entity_always_does() -> None:
     assert f.habit[_row(f, bot, "u0", 5), column] == 0.0  # the attacker's first ever
     assert f.habit[_row(f, bot, "u1", 3), column] == 0.0  # 2 usable earlier days: no habit yet
     assert f.habit[_row(f, bot, "u1", 4), column] == 1.0
+
+
+def test_suspicion_passes_one_hop_from_principals_only() -> None:
+    from gnnsec.gnn.window_detect import neighbour_surprise
+
+    snap = estate()
+    f = history_features(snap)
+    today = f.select(np.flatnonzero(f.window == DAY0 + 5 * WINDOW_SECONDS))
+    first = np.full(today.num_pairs, 0.5)
+    row = {snap.node_uid[int(n)]: i for i, n in enumerate(today.node.tolist())}
+    first[row["u0"]], first[row["ip-evil"]] = 0.999, 0.9999  # the address is the most unusual of all
+    value, source = neighbour_surprise(snap, today, first)
+    assert source[row["role"]] == row["u0"] and value[row["role"]] == pytest.approx(-np.log(0.001))
+    assert source[row["u0"]] == row["role"]  # not the address: an IP passes nothing on
+    assert source[row["u1"]] == -1 or today.label[source[row["u1"]]] != schema.label_id("IP")
+    assert value[row["bucket"]] == pytest.approx(-np.log(0.001))  # u0 read it too

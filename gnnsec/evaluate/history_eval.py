@@ -26,7 +26,8 @@ from gnnsec.evaluate.metrics import benign_quantile_threshold, choose_threshold,
 from gnnsec.evaluate.runner import EVAL_LABELS, RunRecord
 from gnnsec.evaluate.splits import time_cut
 from gnnsec.gnn.history import WINDOW_SECONDS, WindowFeatures, history_features
-from gnnsec.gnn.window_detect import TailConfig, fit_pairs, rank_within, score_pairs
+from gnnsec.gnn.window_detect import PairDetector, TailConfig, rank_within
+from gnnsec.snapshot import Snapshot
 
 OURS = "history"
 OURS_GNN = "history+rgcn"
@@ -45,6 +46,7 @@ class HistoryEvalConfig:
     tail: TailConfig = field(default_factory=TailConfig)
     epochs: int = 40
     patience: int = 10
+    propagate: bool = True  # ours: the second pass with the most unusual acting neighbour (PairDetector)
 
 
 @dataclass(slots=True)
@@ -160,15 +162,15 @@ def false_positive_rate(test: WindowFeatures, flagged: np.ndarray, positive: np.
     return out
 
 
-def _score_ours(features: WindowFeatures, test: WindowFeatures, config: HistoryEvalConfig
+def _score_ours(snapshot: Snapshot, features: WindowFeatures, test: WindowFeatures, config: HistoryEvalConfig
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Each test day against every pair before it, exactly as ``gnnsec score`` recalibrates every day."""
     score, raw = np.zeros(test.num_pairs), np.zeros(test.num_pairs)
     flagged = np.zeros(test.num_pairs, dtype=bool)
     for window in np.unique(test.window):
         rows = np.flatnonzero(test.window == window)
-        model = fit_pairs(features.select(np.flatnonzero(features.window < window)), config.tail)
-        scored = score_pairs(model, test.select(rows))
+        detector = PairDetector(snapshot, config.tail, propagate=config.propagate)
+        scored, _, _ = detector.fit(features.select(np.flatnonzero(features.window < window))).score(test.select(rows))
         score[rows], raw[rows], flagged[rows] = scored.score, scored.raw, scored.anomalous
     return score, raw, flagged, config.tail.threshold
 
@@ -233,7 +235,7 @@ def run_history_evaluation(
                 if model in (OURS, OURS_GNN):
                     full, scored = (gnn_full, with_gnn[1]) if model == OURS_GNN and with_gnn is not None else (
                         features, test)
-                    score, raw, flagged, threshold = _score_ours(full, scored, config)
+                    score, raw, flagged, threshold = _score_ours(snapshot, full, scored, config)
                     thresholds = {label: threshold for label in EVAL_LABELS}
                 else:
                     from gnnsec.evaluate.history_baselines import BaselineSkipped, history_baseline_scores

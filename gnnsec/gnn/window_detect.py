@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gnnsec.gnn.history import WindowFeatures
+from gnnsec.schema import NODE_LABELS
 from gnnsec.snapshot import Snapshot
 
 CALIBRATION_KINDS = ("label", "pooled", "low")
@@ -204,6 +205,90 @@ def score_pairs(model: TailModel, features: WindowFeatures) -> TailScores:
     return model.score(features.label, stratum_of(features.context), features.x, habit)
 
 
+# ---- one hop of suspicion along the day's relationships --------------------------------------------
+
+NEIGHBOUR_COLUMN = "unusual_neighbour"
+ACTING_LABELS = ("User", "Role", "VM", "Function", "Pod", "Container", "CloudAccount")
+"""Only principals pass suspicion on: a flagged address or bucket says less about who touched it."""
+
+
+def neighbour_surprise(snapshot: Snapshot, features: WindowFeatures, score: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    r"""For each pair, the largest :math:`-\log(1 - \hat F)` of a principal it had a relationship with that same
+    window (either direction), where :math:`\hat F` is that principal's first-pass calibrated score; and which
+    pair that was (−1 for none). A stolen CI key looks ordinary by itself, but it assumed a role that did
+    something no role had done: guilt by association, one hop, on the day's graph."""
+    day = np.round(features.window / 86400.0).astype(np.int64)
+    key = features.node.astype(np.int64) * 1_000_000 + day
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    edge_day = np.round(features.edge_window / 86400.0).astype(np.int64)
+
+    def rows_of(nodes: np.ndarray) -> np.ndarray:
+        wanted = nodes.astype(np.int64) * 1_000_000 + edge_day
+        at = np.clip(np.searchsorted(sorted_key, wanted), 0, max(sorted_key.size - 1, 0))
+        found = sorted_key[at] == wanted if sorted_key.size else np.zeros(wanted.size, dtype=bool)
+        return np.where(found, order[at], -1)
+
+    src = rows_of(snapshot.edge_index[0, features.edge])
+    dst = rows_of(snapshot.edge_index[1, features.edge])
+    surprise = -np.log(np.clip(1.0 - score, 1e-4, 1.0))
+    acting = np.isin(features.label, [NODE_LABELS.index(label) for label in ACTING_LABELS])
+    value = np.zeros(features.num_pairs)
+    source = np.full(features.num_pairs, -1, dtype=np.int64)
+    me = np.concatenate([src, dst])
+    other = np.concatenate([dst, src])
+    ok = (me >= 0) & (other >= 0) & (me != other)
+    ok[ok] &= acting[other[ok]]
+    me, other = me[ok], other[ok]
+    np.maximum.at(value, me, surprise[other])
+    best = (surprise[other] == value[me]) & (value[me] > 0)
+    source[me[best]] = other[best]
+    return value, source
+
+
+class PairDetector:
+    """Two passes over the day: each pair against history, then again with its most unusual acting neighbour's
+    first-pass score as one more column (:func:`neighbour_surprise`), calibrated the same way on history.
+
+    Measured on the development estates (small seeds 8, 9, 10 and medium seed 9): mean AP over User, Role and VM
+    0.68 → 0.71 and User AUC up on all four (0.88 → 0.95 on the medium one); ``propagate=False`` is one pass.
+    """
+
+    def __init__(self, snapshot: Snapshot, config: TailConfig | None = None, propagate: bool = True) -> None:
+        self.snapshot = snapshot
+        self.config = config or TailConfig()
+        self.propagate = propagate
+        self.first: TailModel | None = None
+        self.second: TailModel | None = None
+
+    def _with_neighbour(self, features: WindowFeatures, first: TailScores) -> tuple[WindowFeatures, np.ndarray]:
+        import dataclasses
+
+        value, source = neighbour_surprise(self.snapshot, features, first.score)
+        habit = None if features.habit is None else np.c_[features.habit, np.zeros(features.num_pairs)]
+        extended = dataclasses.replace(features, x=np.c_[features.x, value],
+                                       columns=(*features.columns, NEIGHBOUR_COLUMN), habit=habit)
+        return extended, source
+
+    def fit(self, reference: WindowFeatures) -> PairDetector:
+        self.first = fit_pairs(reference, self.config)
+        if self.propagate:
+            extended, _ = self._with_neighbour(reference, score_pairs(self.first, reference))
+            self.second = fit_pairs(extended, self.config)
+        return self
+
+    def score(self, current: WindowFeatures) -> tuple[TailScores, WindowFeatures, np.ndarray]:
+        """(scores, the features they were computed on, the neighbour pair behind each pair's new column)."""
+        if self.first is None:
+            raise ValueError("fit the detector on history first")
+        first = score_pairs(self.first, current)
+        if not self.propagate or self.second is None:
+            return first, current, np.full(current.num_pairs, -1, dtype=np.int64)
+        extended, source = self._with_neighbour(current, first)
+        return score_pairs(self.second, extended), extended, source
+
+
 def edge_groups(snapshot: Snapshot, features: WindowFeatures) -> np.ndarray:
     """Relationships are referenced per relation type."""
     return snapshot.edge_type[features.edge].astype(np.int64)
@@ -242,11 +327,13 @@ def _names(values: list[str], limit: int = 2) -> str:
 class PairExplainer:
     """Words for why a pair scored high, drawn from its own relationships (built once per scoring run)."""
 
-    def __init__(self, snapshot: Snapshot, features: WindowFeatures) -> None:
+    def __init__(self, snapshot: Snapshot, features: WindowFeatures,
+                 neighbour: np.ndarray | None = None) -> None:
         from gnnsec.gnn.history import edge_windows
 
         self.snapshot = snapshot
         self.features = features
+        self.neighbour = neighbour  # pair row of each pair's most unusual acting neighbour (−1: none)
         self.when = edge_windows(snapshot)
         src, dst = snapshot.edge_index
         self.out_order = np.argsort(src, kind="stable")
@@ -289,7 +376,12 @@ class PairExplainer:
                 break
             tail = f"(as unusual as {share:.1%} of past {label}-days)" if share >= 0.001 else "(never seen before)"
             name = f.columns[j]
-            text = self._text(name, label, node, window, new_out, new_in, out_now, out_before, peer, RELATION_NAMES)
+            if name == NEIGHBOUR_COLUMN:
+                other = -1 if self.neighbour is None else int(self.neighbour[row])
+                text = (f"tied today to {_short(peer[int(f.node[other])])}, itself unusual" if other >= 0 else "")
+            else:
+                text = self._text(name, label, node, window, new_out, new_in, out_now, out_before, peer,
+                                  RELATION_NAMES)
             if text and text not in said:  # correlated columns (count and share) tell the same thing once
                 said.add(text)
                 texts.append(f"{text} {tail}")
