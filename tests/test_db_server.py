@@ -227,3 +227,10 @@ def test_a_server_that_dies_at_start_is_reported_with_the_tail_of_its_log(
     assert "\tat " not in str(caught.value)
     assert server_processes(server.home) == []
     assert not server.pid_file.exists()
+
+
+def test_cli_status_exits_3_when_the_server_is_stopped(tmp_path: Path) -> None:
+    """Scripts test ``gnnsec db status`` by its exit status (LSB: 3 = not running)."""
+    code, output = run_cli("status", env={"GNNSEC_HOME": str(tmp_path), "NEO4J_PASSWORD": "unused-here"})
+    assert code == 3, output
+    assert "stopped" in output

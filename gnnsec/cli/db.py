@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from gnnsec.graphdb.server import LocalNeo4j
 
 console = Console(soft_wrap=True)  # never break URLs and paths across lines
+NOT_RUNNING = 3
+"""Exit status of ``db status`` for a stopped server (LSB init-script convention)."""
 
 
 def _server(bolt_port: int | None = None, http_port: int | None = None, heap: str | None = None) -> LocalNeo4j:
@@ -86,7 +88,8 @@ def stop() -> None:
 
 @db.command()
 def status() -> None:
-    """Say what runs where: state, pid, version, ports, data dir, URLs."""
+    """Say what runs where: state, pid, version, ports, data dir, URLs. Exits 3 when the server is not running
+    (the LSB convention for "program is not running"), so scripts can test it."""
     uri = _external_uri()
     table = Table(title="gnnsec Neo4j", show_header=False)
     table.add_column("what", style="bold")
@@ -96,8 +99,11 @@ def status() -> None:
 
         table.add_row("server", "external (NEO4J_URI)")
         table.add_row("Bolt", uri)
-        table.add_row("answers", "yes" if external_server_configured() else "no")
+        answers = external_server_configured()
+        table.add_row("answers", "yes" if answers else "no")
         console.print(table)
+        if not answers:
+            raise SystemExit(NOT_RUNNING)
         return
     server = _server()
     try:
@@ -113,6 +119,8 @@ def status() -> None:
     table.add_row("data dir", str(info.data_dir))
     table.add_row("log", str(info.log_file))
     console.print(table)
+    if not info.running:
+        raise SystemExit(NOT_RUNNING)
 
 
 @db.command()
