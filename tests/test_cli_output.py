@@ -23,3 +23,14 @@ def test_progress_prints_lines_when_stderr_is_not_a_terminal(capsys: pytest.Capt
         update("too soon: throttled")
     err = capsys.readouterr().err
     assert "] scoring" in err and "throttled" not in err
+
+
+def test_contradictory_feedback_is_refused_before_anything_is_written() -> None:
+    from click.testing import CliRunner
+
+    from gnnsec.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["feedback", "--benign", "u1", "--malicious", "u1", "--benign", "u2"],
+                                env={"NEO4J_URI": "bolt://127.0.0.1:1"})  # never reached
+    assert result.exit_code == 2
+    assert "u1: given as both --benign and --malicious" in result.output

@@ -200,6 +200,9 @@ def feedback(benign: tuple[str, ...], malicious: tuple[str, ...], note: str | No
 
     if not benign and not malicious:
         raise click.UsageError("give at least one --benign or --malicious UID")
+    both = sorted(set(benign) & set(malicious))
+    if both:
+        raise click.UsageError(f"{', '.join(both)}: given as both --benign and --malicious; say which it is")
     analyst = os.environ.get("GNNSEC_ANALYST") or getpass.getuser()
     missing: list[str] = []
     with connected() as (driver, database):
