@@ -141,6 +141,16 @@ def test_score_command_days_and_errors(clean_db: neo4j.Driver, neo4j_settings: o
     assert code != 0 and "is not before" in output
     records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
     assert records[0]["n"] == 1  # the day scored twice: one run
+    from click.testing import CliRunner
+
+    from gnnsec.cli.main import cli
+
+    env = {"NEO4J_URI": neo4j_settings.uri, "NEO4J_USER": neo4j_settings.user,  # type: ignore[attr-defined]
+           "NEO4J_PASSWORD": neo4j_settings.password,  # type: ignore[attr-defined]
+           "NEO4J_DATABASE": neo4j_settings.database,  # type: ignore[attr-defined]
+           "GNNSEC_HOME": "/nonexistent-no-model-needed"}
+    result = CliRunner().invoke(cli, ["explain", "U0"], env=env)  # before any model is looked for
+    assert result.exit_code == 1 and "no node with uid 'U0'" in result.output
 
 
 OCSF_DETECTION_FINDING_REQUIRED = ("activity_id", "category_uid", "class_uid", "finding_info", "metadata",

@@ -142,10 +142,16 @@ def _print_runs_json(results: list[Any], top: int, labels: tuple[str, ...] | Non
 @click.option("--hops", default=2, show_default=True, help="Neighbourhood used to recompute the embedding.")
 def explain(uid: str, model: Path | None, hops: int) -> None:
     """Explain why an entity scored high: unusual relationships, pulling neighbours, odd features."""
-    from gnnsec.workflow import explain_uid
+    from gnnsec.workflow import explain_uid, find_node_query
 
-    checkpoint, _ = _load(model)
     with connected() as (driver, database):
+        # Fail fast: an unknown uid is said before torch loads or anything is exported.
+        found, _, _ = driver.execute_query("WITH $uid AS uid " + find_node_query() + " RETURN count(n) AS n",
+                                          uid=uid, database_=database)
+        if not found or not found[0]["n"]:
+            raise click.ClickException(f"no node with uid {uid!r} in the graph (uids are case-sensitive; "
+                                       "`gnnsec findings` lists scored ones)")
+        checkpoint, _ = _load(model)
         try:
             why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
         except KeyError as exc:
