@@ -42,7 +42,7 @@ class Hunt:
             raise KeyError(
                 f"hunt {self.name!r} has no parameter {', '.join(unknown)}; it takes: {', '.join(sorted(known))}"
             )
-        values = {p.name: coerce(overrides[p.name], p.default) if p.name in overrides else p.default
+        values = {p.name: coerce(overrides[p.name], p.default, p.name) if p.name in overrides else p.default
                   for p in self.parameters}
         lines = []
         for line in self.text.splitlines():
@@ -56,14 +56,38 @@ class Hunt:
         return "\n".join(lines), values
 
 
-def coerce(text: str, default: Any) -> Any:
-    """Give a ``-p key=value`` string the type of the parameter's default."""
+MAX_INT_PARAMETER = 1_000_000_000
+"""Whole-number parameters (limits, days, counts) must lie in [0, this]: Cypher's LIMIT and duration
+arithmetic raise errors or overflow far beyond any sensible value."""
+
+
+def coerce(text: str, default: Any, name: str = "value") -> Any:
+    """Give a ``-p key=value`` string the type of the parameter's default, or a ``ValueError`` that says what
+    the parameter takes."""
+    import math
+
     if isinstance(default, bool):
+        if text.lower() not in {"1", "true", "yes", "0", "false", "no"}:
+            raise ValueError(f"parameter {name} takes true or false, got {text!r}")
         return text.lower() in {"1", "true", "yes"}
     if isinstance(default, int):
-        return int(text)
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"parameter {name} takes a whole number, got {text!r}") from None
+        lowest = 1 if name == "limit" else 0
+        if not lowest <= value <= MAX_INT_PARAMETER:
+            raise ValueError(f"parameter {name} takes a whole number from {lowest} to {MAX_INT_PARAMETER:,}, "
+                             f"got {text!r}")
+        return value
     if isinstance(default, float):
-        return float(text)
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"parameter {name} takes a number, got {text!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"parameter {name} takes a finite number, got {text!r}")
+        return number
     return text
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -113,6 +114,34 @@ def test_coerce_follows_the_default_s_type_and_refuses_text_that_is_not_a_number
     assert coerce("Role", "User") == "Role"
     with pytest.raises(ValueError):
         coerce("many", 25)
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("limit", "abc", "parameter limit takes a whole number, got 'abc'"),
+    ("limit", "-1", "parameter limit takes a whole number from 1 to 1,000,000,000"),
+    ("limit", "0", "from 1 to"),
+    ("limit", "99999999999999999999", "from 1 to"),
+    ("days", "99999999999999", "parameter days takes a whole number from 0 to"),
+    ("min_score", "nan", "parameter min_score takes a finite number"),
+    ("min_score", "x", "parameter min_score takes a number"),
+])
+def test_bad_parameter_values_get_a_message_that_says_what_the_parameter_takes(name: str, text: str,
+                                                                              message: str) -> None:
+    default = 0.9 if name == "min_score" else 25
+    with pytest.raises(ValueError, match=re.escape(message)):
+        coerce(text, default, name)
+
+
+def test_query_suggests_the_hunt_you_meant_and_show_prints_the_file_unchanged() -> None:
+    runner = CliRunner()
+    typo = runner.invoke(cli, ["query", "top-anomalous-identity"])
+    assert typo.exit_code == 1 and "did you mean 'top-anomalous-identities'?" in typo.output
+    bad = runner.invoke(cli, ["query", "top-anomalous-identities", "-p", "limit=abc"])
+    assert bad.exit_code == 1 and "takes a whole number, got 'abc'" in bad.output
+    hunts = load_hunts()
+    for name, hunt in hunts.items():
+        shown = runner.invoke(cli, ["query", name, "--show"], terminal_width=40)
+        assert shown.exit_code == 0 and shown.stdout == hunt.text, name
 
 
 def test_a_hunt_with_only_a_limit_binds_no_with_line(tmp_path: Path) -> None:

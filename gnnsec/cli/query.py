@@ -39,7 +39,11 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
         console.print(table)
         return
     if name not in hunts:
-        raise click.ClickException(f"no hunt named {name!r}; `gnnsec query --list` shows them")
+        import difflib
+
+        close = difflib.get_close_matches(name, list(hunts), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise click.ClickException(f"no hunt named {name!r}; {hint}`gnnsec query --list` shows them")
     overrides: dict[str, str] = {}
     for item in params:
         key, sep, value = item.partition("=")
@@ -52,7 +56,7 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
     except (KeyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if show:
-        console.print(hunt.text)
+        click.echo(hunt.text, nl=not hunt.text.endswith("\n"))  # raw, unwrapped: pipes into cypher-shell as is
         return
     with connected() as (driver, database):
         records, _, keys = driver.execute_query(cypher, values, database_=database)  # type: ignore[attr-defined]
