@@ -11,12 +11,32 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 
 def state_dir() -> Path:
     """Root of gnnsec's mutable state (local Neo4j data, password file, checkpoints)."""
     default = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "gnnsec"
     return Path(os.environ.get("GNNSEC_HOME", default)).expanduser()
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and the state directory above it) readable by the owner only: checkpoints and
+    quarantine reports hold excerpts of the logs and the shape of the estate."""
+    root = state_dir().resolve()
+    path = path.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    if path == root or root in path.parents:
+        for directory in (root, *(d for d in path.parents if root in d.parents), path):
+            directory.chmod(0o700)
+    return path
+
+
+def open_private(path: Path) -> IO[bytes]:
+    """Open ``path`` for writing (truncated), created with mode 0600 whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+    return os.fdopen(fd, "wb")
 
 
 def cache_dir() -> Path:

@@ -34,3 +34,22 @@ def test_contradictory_feedback_is_refused_before_anything_is_written() -> None:
                                 env={"NEO4J_URI": "bolt://127.0.0.1:1"})  # never reached
     assert result.exit_code == 2
     assert "u1: given as both --benign and --malicious" in result.output
+
+
+def test_checkpoints_and_quarantine_reports_are_private(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both hold the estate's uids or record excerpts: 0600 files in 0700 directories of the state dir."""
+    import stat
+
+    from gnnsec.config import ensure_private_dir, models_dir, open_private
+
+    monkeypatch.setenv("GNNSEC_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr("os.umask", lambda mask: 0)  # not relied upon: modes are set explicitly
+    target = ensure_private_dir(models_dir())
+    with open_private(target / "model.pt") as handle:
+        handle.write(b"x")
+    assert stat.S_IMODE((target / "model.pt").stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    (tmp_path / "elsewhere").mkdir(mode=0o755)
+    outside = ensure_private_dir(tmp_path / "elsewhere")  # a user's own --out directory keeps its mode
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755

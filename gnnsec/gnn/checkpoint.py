@@ -59,8 +59,10 @@ def _plain(value: Any) -> Any:
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
     """Write ``checkpoint`` to ``path`` (parent directories created); returns the path."""
+    from gnnsec.config import ensure_private_dir, open_private
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_FORMAT_VERSION,
@@ -76,7 +78,8 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
         "train_config": _plain(checkpoint.train_config),
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
+    with open_private(tmp) as handle:  # 0600: a checkpoint holds the estate's uids and reference embeddings
+        torch.save(payload, handle)
     tmp.replace(path)  # a crash mid-write never leaves a truncated checkpoint behind
     return path
 

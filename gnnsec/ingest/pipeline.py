@@ -313,8 +313,10 @@ def ingest(
     report = IngestReport(quarantine_path=str(quarantine_path) if quarantine_path else None)
     quarantine: IO[bytes] | None = None
     if skip_bad and quarantine_path is not None:
-        quarantine_path.parent.mkdir(parents=True, exist_ok=True)
-        quarantine = quarantine_path.open("wb")
+        from gnnsec.config import ensure_private_dir, open_private
+
+        ensure_private_dir(quarantine_path.parent)
+        quarantine = open_private(quarantine_path)  # it holds record excerpts: 0600
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnnsec-stage") as reader:
             ahead: Future[tuple[Staging, list[FileResult]]] | None = None
