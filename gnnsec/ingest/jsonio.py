@@ -9,6 +9,8 @@ or element that is not a JSON object, so errors always name the record.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS
     JSON lines are read line by line (memory bounded by a line); a whole-document JSON file is
     parsed once, which is how CloudTrail and the AWS CLI deliver them (a few MB per file).
     """
-    first = head(path, 512).lstrip()
+    first = _strict_head(path, 512).lstrip()
     if not first:
         return
     if _looks_like_json_lines(path):
@@ -41,7 +43,7 @@ def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS
             document = orjson.loads(handle.read())
     except orjson.JSONDecodeError as exc:
         raise AdapterError(path, f"not valid JSON: {exc}") from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise AdapterError(path, f"cannot read: {exc}") from None
     if isinstance(document, list):
         items, prefix = document, ""
@@ -89,7 +91,22 @@ def _iter_json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]] | BadRec
                     yield where, item
                 else:
                     yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", line[:200])
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise AdapterError(path, f"cannot read: {exc}") from None
+
+
+def _strict_head(path: Path, size: int) -> str:
+    """The first ``size`` characters, or an :class:`AdapterError` naming the file when it cannot be read as
+    (gzipped) UTF-8 text. Sniffing may be lenient (``head``); reading must not be: an unreadable, mis-compressed
+    or undecodable file read as empty would be skipped in silence, which an attacker could use to blind us."""
+    try:
+        with open_text(path) as handle:
+            return handle.read(size)
+    except UnicodeDecodeError as exc:
+        raise AdapterError(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}") from None
+    except gzip.BadGzipFile as exc:
+        raise AdapterError(path, f"named .gz but not gzip-compressed: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:
         raise AdapterError(path, f"cannot read: {exc}") from None
 
 

@@ -23,7 +23,7 @@ from neo4j import Driver
 from gnnsec import schema
 from gnnsec.graphdb.loader import DEFAULT_BATCH_SIZE, WriteCounts, write_staging
 from gnnsec.ingest import ADAPTERS, SNIFF_ORDER, get_adapter
-from gnnsec.ingest.base import Adapter, AdapterError, BadRecord
+from gnnsec.ingest.base import Adapter, AdapterError, BadRecord, open_text
 from gnnsec.ingest.staging import Staging
 
 IGNORED_NAMES = frozenset({"LICENSE", "LICENCE", "README", "NOTICE", "SOURCES.md", "manifest.json"})
@@ -105,6 +105,34 @@ def _is_candidate_file(path: Path) -> bool:
                 or name.endswith(IGNORED_SUFFIXES))
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be read as (gzipped) UTF-8 text, or None. A file no adapter claims *because* it
+    cannot be read is an error naming it, never a silent skip: non-regular files (a FIFO would block the read
+    forever), permissions, broken compression, undecodable bytes."""
+    import gzip
+    import stat
+    import zlib
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        return "not a regular file (a FIFO, socket or device): gnnsec reads exported files only"
+    if stat.S_ISDIR(mode):
+        return None
+    try:
+        with open_text(path) as handle:
+            handle.read(1 << 16)
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start}: {exc.reason})"
+    except gzip.BadGzipFile as exc:
+        return f"named .gz but not gzip-compressed ({exc})"
+    except (OSError, EOFError, zlib.error) as exc:
+        return f"cannot read: {exc}"
+    return None
+
+
 def _sniffs(adapter: Adapter, path: Path) -> bool:
     try:
         return bool(adapter.sniff(path))
@@ -131,12 +159,17 @@ def discover(
     for path in paths:
         if not path.exists():
             raise IngestError(path, "no such file or directory")
+        if not path.is_file() and not path.is_dir():
+            raise IngestError(path, _unreadable(path) or "not a regular file or directory")
         if path.is_file():
             if source != "auto":
                 items.append(WorkItem(path, adapters[0]))
                 continue
             adapter = next((a for a in adapters if _sniffs(a, path)), None)
             if adapter is None:
+                problem = _unreadable(path)
+                if problem:
+                    raise IngestError(path, problem)
                 raise IngestError(path, "no adapter recognises this file; name the source explicitly "
                                   f"(one of: {', '.join(sorted(ADAPTERS))})")
             items.append(WorkItem(path, adapter))
@@ -154,10 +187,15 @@ def discover(
                 file_path = current / name
                 if not _is_candidate_file(file_path):
                     continue
+                if not file_path.is_file():  # checked before any sniff opens it: a FIFO would block forever
+                    raise IngestError(file_path, _unreadable(file_path) or "not a regular file")
                 adapter = next((a for a in adapters if a.name not in inside and _sniffs(a, file_path)), None)
                 if adapter is not None:
                     items.append(WorkItem(file_path, adapter))
                 elif not inside:
+                    problem = _unreadable(file_path)
+                    if problem:
+                        raise IngestError(file_path, problem)
                     unrecognised.append(str(file_path))
     return items, unrecognised
 
