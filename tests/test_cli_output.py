@@ -53,3 +53,27 @@ def test_checkpoints_and_quarantine_reports_are_private(tmp_path, monkeypatch: p
     (tmp_path / "elsewhere").mkdir(mode=0o755)
     outside = ensure_private_dir(tmp_path / "elsewhere")  # a user's own --out directory keeps its mode
     assert stat.S_IMODE(outside.stat().st_mode) == 0o755
+
+
+def test_main_maps_every_outcome_to_one_exit_code_and_no_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    import neo4j.exceptions
+
+    from gnnsec.cli.main import _describe, main
+
+    assert main(["--version"]) == 0
+    assert main(["query", "no-such-hunt"]) == 1
+    assert main(["ingest", "cloudtral", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "no hunt named 'no-such-hunt'" in err and "Traceback" not in err
+    described = _describe(neo4j.exceptions.ServiceUnavailable("connection lost"))
+    assert "gnnsec db status" in described and "wrote nothing" in described
+    assert "--traceback" in _describe(RecursionError("deep"))
+
+
+def test_query_list_shows_parameter_defaults_in_full_at_80_columns() -> None:
+    from click.testing import CliRunner
+
+    from gnnsec.cli.main import cli
+
+    listed = CliRunner().invoke(cli, ["query", "--list"], terminal_width=80)
+    assert "…" not in listed.output and "min_edge_anomaly" in listed.output

@@ -63,5 +63,55 @@ def cli() -> None:
     """
 
 
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+"""The one exit-code map: 1 for an error gnnsec could name, 2 for a usage error, 130 for Ctrl-C."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``gnnsec`` entry point: runs :func:`cli` and turns every exception into a message and an exit code
+    from the map above, so no traceback reaches the user (``--traceback`` or ``GNNSEC_TRACEBACK=1`` shows it)."""
+    import os
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = "--traceback" in args or os.environ.get("GNNSEC_TRACEBACK") == "1"
+    args = [a for a in args if a != "--traceback"]
+    try:
+        cli.main(args=args, prog_name="gnnsec", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code or 0)
+    except click.UsageError as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("gnnsec: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    except Exception as exc:  # the last line of defence: name it, hide the traceback unless asked
+        if show_traceback:
+            raise
+        click.echo(f"gnnsec: {_describe(exc)}", err=True)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line message for an exception nothing else caught, with what to do where we know it."""
+    name = type(exc).__name__
+    module = type(exc).__module__
+    if module.startswith("neo4j"):
+        if name in {"ServiceUnavailable", "SessionExpired"}:
+            return (f"Neo4j stopped answering ({exc}); check it with `gnnsec db status`, restart it with "
+                    "`gnnsec db start`, then run the command again (a failed ingest wrote nothing of that file)")
+        if name == "AuthError":
+            return "Neo4j refused the credentials: check NEO4J_USER and NEO4J_PASSWORD"
+        return f"Neo4j error {getattr(exc, 'code', name)}: {getattr(exc, 'message', None) or exc}"
+    return f"unexpected {name}: {exc} (run again with --traceback to see where; please report it)"
+
+
 if __name__ == "__main__":
-    cli()
+    raise SystemExit(main())

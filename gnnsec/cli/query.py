@@ -32,7 +32,7 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
         table = Table(title="Hunts (cypher/hunts/)")
         table.add_column("name", style="cyan", no_wrap=True)
         table.add_column("finds")
-        table.add_column("parameters")
+        table.add_column("parameters", overflow="fold")  # defaults in full, folded rather than cut
         for hunt in hunts.values():
             table.add_row(hunt.name, hunt.description,
                           ", ".join(f"{p.name}={p.default}" for p in hunt.parameters))
