@@ -318,3 +318,17 @@ def test_cli_rejects_an_unknown_campaign(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["synth", "--out", str(tmp_path / "bad"), "--campaigns", "nope"])
     assert result.exit_code == 2
     assert "unknown campaign" in result.output
+
+
+def test_summary_counts_and_names_match_what_eval_and_ingest_use(tmp_path: Path) -> None:
+    """Entities as distinct uids (eval's count), file kinds named after the adapters that read them."""
+    import csv
+
+    from gnnsec.ingest import ADAPTERS
+    from gnnsec.synth import generate
+
+    summary = generate(tmp_path, seed=8, size="small", days=2)
+    with (tmp_path / "labels" / "entities.csv").open(encoding="utf-8") as handle:
+        uids = {row["uid"] for row in csv.DictReader(handle)}
+    assert summary.malicious_entities == len(uids)
+    assert set(summary.files) <= set(ADAPTERS), set(summary.files) - set(ADAPTERS)

@@ -156,7 +156,8 @@ def _write_labels(out: Path, labels: Labels) -> tuple[int, int]:
     w.writerow(["src_uid", "type", "dst_uid", "time", "campaign", "technique"])
     w.writerows(activity)
     (folder / "activity.csv").write_text(buffer.getvalue(), encoding="utf-8")
-    return len(rows), len(activity)
+    # Distinct uids, as `gnnsec eval` counts them: an entity used by two campaigns has two rows.
+    return len({row[0] for row in rows}), len(activity)
 
 
 def _write_manifest(out: Path, summary: Summary, ip_count: int) -> None:

@@ -138,7 +138,7 @@ class OutputWriter:
             })
         write_json(self.out / "k8s" / cluster.name / "objects.json",
                    {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
-        self.files["k8s-objects"] += 1
+        self.files["k8s"] += 1  # named as the adapter that reads it
 
     def _trivy(self) -> None:
         estate = self.estate
