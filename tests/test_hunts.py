@@ -287,7 +287,7 @@ def test_the_identity_hunt_lists_the_top_scored_users_and_roles_first(scored_est
         ("top-anomalous-entities", {"min_score": "0.9"}),
         ("top-findings", {}),
         ("top-anomalous-relationships", {"min_edge_anomaly": "0.5"}),
-        ("internet-to-database-paths", {}),
+        ("internet-to-database-paths", {"min_edge_anomaly": "0.0"}),
         ("new-cross-cloud-access", {"days": "30"}),
         ("anomalous-vm-start-bursts", {"min_starts": "1"}),
         ("unusual-assume-role-chains", {"min_edge_anomaly": "0.0"}),

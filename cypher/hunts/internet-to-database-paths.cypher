@@ -1,20 +1,24 @@
 // name: internet-to-database-paths
-// description: BloodHound-style shortest paths from a public (internet) IP to a database, through
-//   relationships gnnsec scored as unusual (placement edges such as HAS_IP and CONTAINS may be walked
-//   freely): each path is the story of an attack. Only IPs with an unusual relationship of their own
-//   start a search, which keeps the hunt fast on large estates.
-// param: min_edge_anomaly = 0.5  every activity hop on the path must be at least this unusual
-// param: max_hops = 6  longest path considered
+// description: BloodHound-style shortest network paths from a public (internet) IP to a database, following
+//   only relationships that carry traffic, in the direction traffic flows: flows (CONNECTS_TO) gnnsec
+//   scored as unusual, load balancer and gateway forwarding (ROUTES_TO), an address to the host that holds
+//   it (HAS_IP, walked backwards), a host to what runs on it (RUNS_ON, walked backwards), and hosts in the
+//   same subnet (a Subnet's CONTAINS, either way). An account holding both ends is never a path: that is
+//   placement, not reachability. Only IPs with an unusual flow of their own start a search, which keeps the
+//   hunt fast on large estates.
+// param: min_edge_anomaly = 0.5  every flow on the path must be at least this unusual
+// param: max_hops = 6  longest path considered (at most 6)
 // param: limit = 25  rows to return
 WITH 0.5 AS min_edge_anomaly, 6 AS max_hops // @params
-MATCH (ip:IP {public: true})-[first]-()
+MATCH (ip:IP {public: true})-[first:CONNECTS_TO]->()
 WHERE first.edge_anomaly >= min_edge_anomaly
 WITH DISTINCT ip, min_edge_anomaly, max_hops
-MATCH (db:Database)
-MATCH path = shortestPath((ip)-[*..6]-(db))
+MATCH path = SHORTEST 1 (ip)((a)-[r:CONNECTS_TO|ROUTES_TO|HAS_IP|RUNS_ON|CONTAINS]-(b)
+      WHERE (type(r) = 'CONNECTS_TO' AND startNode(r) = a AND coalesce(r.edge_anomaly, 0.0) >= min_edge_anomaly)
+         OR (type(r) = 'ROUTES_TO' AND startNode(r) = a)
+         OR (type(r) IN ['HAS_IP', 'RUNS_ON'] AND startNode(r) = b)
+         OR (type(r) = 'CONTAINS' AND startNode(r):Subnet)){1,6}(db:Database)
 WHERE length(path) <= max_hops
-  AND all(r IN relationships(path) WHERE coalesce(r.edge_anomaly, 0) >= min_edge_anomaly
-          OR type(r) IN ['HAS_IP', 'CONTAINS', 'RUNS_ON', 'DEPLOYED_ON'])
 RETURN ip.uid AS internet_ip, db.uid AS database, length(path) AS hops,
        [n IN nodes(path) | labels(n)[0] + ':' + coalesce(n.name, n.uid)] AS steps,
        [r IN relationships(path) | type(r)] AS relationships
