@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -231,17 +232,23 @@ def test_score_history_lists_an_entity_s_windows_oldest_first_keeping_the_most_r
     cypher, values = hunt.bind({"uid": USER_B, "limit": "1"})
     records, _, _ = clean_db.execute_query(cypher, values)
     assert [r["run"] for r in records] == ["run-b"]
-    result = CliRunner().invoke(cli, ["query", "score-history", "-p", f"uid={USER_B}"], env=cli_env(neo4j_settings),
-                                terminal_width=400)
+    result = CliRunner().invoke(cli, ["query", "score-history", "-p", f"uid={USER_B}", "--format", "table"],
+                                env=cli_env(neo4j_settings), terminal_width=400)
     assert result.exit_code == 0, result.output
     assert "score-history: 2 row(s)" in result.output and "run-a" in result.output
+    piped = CliRunner().invoke(cli, ["query", "score-history", "-p", f"uid={USER_B}"], env=cli_env(neo4j_settings))
+    assert piped.exit_code == 0, piped.output
+    rows = [json.loads(line) for line in piped.stdout.splitlines()]  # JSON lines when piped
+    assert [(r["window_start"], r["run"], r["anomalous"]) for r in rows] == [
+        ("2026-03-01T00:00:00Z", "run-a", False), ("2026-03-02T00:00:00Z", "run-b", True)]
 
 
 # ---- every hunt against a scored estate ------------------------------------------------------
 
 
 def run_cli(estate: ScoredEstate, *args: str) -> str:
-    result = CliRunner().invoke(cli, ["query", *args], env=cli_env(estate.settings), terminal_width=400)
+    result = CliRunner().invoke(cli, ["query", *args, "--format", "table"], env=cli_env(estate.settings),
+                                terminal_width=400)
     assert result.exit_code == 0, result.output
     return result.output
 

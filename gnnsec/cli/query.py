@@ -20,12 +20,33 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _plain(value: Any) -> Any:
+    """A driver value as JSON: temporal values as ISO-8601 (UTC to the second for date-times), nodes and paths
+    as their properties, lists element by element."""
+    if hasattr(value, "to_native"):
+        native = value.to_native()
+        if hasattr(native, "astimezone") and getattr(native, "tzinfo", None) is not None:
+            from datetime import UTC
+
+            return native.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return native.isoformat() if hasattr(native, "isoformat") else str(native)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "items") and hasattr(value, "element_id"):  # a node or relationship
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 @click.command("query")
 @click.argument("name", required=False)
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a hunt parameter.")
 @click.option("--list", "list_hunts", is_flag=True, help="List the hunts and their parameters.")
 @click.option("--show", is_flag=True, help="Print the Cypher instead of running it.")
-def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: bool) -> None:
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default=None,
+              help="table on a terminal, jsonl when piped (default); times as ISO-8601 UTC to the second.")
+def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: bool, fmt: str | None) -> None:
     """Run a canned Cypher hunt over the scored graph."""
     hunts = load_hunts()
     if list_hunts or not name:
@@ -60,6 +81,17 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
         return
     with connected() as (driver, database):
         records, _, keys = driver.execute_query(cypher, values, database_=database)  # type: ignore[attr-defined]
+    fmt = fmt or ("table" if console.is_terminal else "jsonl")
+    if fmt != "table":
+        import json
+
+        rows = [{key: _plain(record[key]) for key in keys} for record in records]
+        if fmt == "json":
+            click.echo(json.dumps(rows, indent=2))
+        else:
+            for row in rows:
+                click.echo(json.dumps(row, separators=(",", ":")))
+        return
     table = Table(title=f"{hunt.name}: {len(records)} row(s)")
     for key in keys:
         table.add_column(key, overflow="fold")  # uids and ARNs are what analysts copy: never cut them
