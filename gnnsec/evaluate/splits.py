@@ -46,18 +46,10 @@ class Split:
 
 
 def edge_window_epoch(snapshot: Snapshot) -> np.ndarray:
-    """Window start of every edge as epoch seconds (NaN for inventory), from the ISO strings."""
-    from gnnsec.times import parse_time
+    """Window start of every edge as epoch seconds (NaN for inventory): the history features' reading."""
+    from gnnsec.gnn.history import edge_windows
 
-    cache: dict[str, float] = {}
-    out = np.full(snapshot.num_edges, math.nan)
-    for i, window in enumerate(snapshot.edge_window):
-        if window is None:
-            continue
-        if window not in cache:
-            cache[window] = parse_time(window[:19] + "Z").timestamp()
-        out[i] = cache[window]
-    return out
+    return edge_windows(snapshot)
 
 
 def subset(
