@@ -739,7 +739,7 @@ class LocalNeo4j:
 
     def _wait_until_ready(self, pid: int, deadline: float, *, log_offset: int, fresh: bool) -> None:
         """Poll until Bolt and HTTP answer and the ``neo4j`` database takes queries."""
-        from gnnsec.graphdb.session import open_driver
+        from gnnsec.graphdb.driver import open_driver
 
         while not (port_answers(self.bolt_port) and port_answers(self.http_port)):
             self._check_alive(pid, log_offset)
@@ -794,7 +794,7 @@ class LocalNeo4j:
 
     def _set_initial_password(self, deadline: float, pid: int, log_offset: int) -> None:
         """Replace the initial neo4j/neo4j credentials, with parameters so the secret is never logged."""
-        from gnnsec.graphdb.session import open_driver
+        from gnnsec.graphdb.driver import open_driver
 
         initial = config.Neo4jSettings(self.bolt_uri, INITIAL_USER, INITIAL_PASSWORD, "system")
         while True:
@@ -869,7 +869,7 @@ class LocalNeo4j:
         )
 
     def _query_version(self) -> str | None:
-        from gnnsec.graphdb.session import open_driver
+        from gnnsec.graphdb.driver import open_driver
 
         try:
             driver = open_driver(self.settings(), connection_timeout=5.0)

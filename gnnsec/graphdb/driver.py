@@ -1,0 +1,42 @@
+"""Opening a connected driver with errors that say how to fix them: its own module because the local
+server (``server``, to set its password) and everything else (``session``) both need it, and ``session``
+itself needs the server's settings; with it here the two no longer import each other.
+"""
+
+from __future__ import annotations
+
+import os
+
+import neo4j
+
+from gnnsec import config
+from gnnsec.graphdb.errors import Neo4jAuthFailed, Neo4jUnavailable
+
+
+def open_driver(settings: config.Neo4jSettings, *, connection_timeout: float = 15.0) -> neo4j.Driver:
+    """A connected driver (``verify_connectivity`` passed), or an error that says how to fix it."""
+    driver = neo4j.GraphDatabase.driver(
+        settings.uri,
+        auth=(settings.user, settings.password),
+        connection_timeout=connection_timeout,
+        # Hunts and exports name every schema type, some absent from a given graph: the server's
+        # "unknown relationship type" notices would flood the logs without telling users anything.
+        notifications_min_severity="OFF",
+    )
+    try:
+        driver.verify_connectivity()
+    except neo4j.exceptions.AuthError:
+        driver.close()
+        raise Neo4jAuthFailed(
+            f"Neo4j at {settings.uri} rejected user {settings.user!r} with the configured password; "
+            "check NEO4J_PASSWORD (and NEO4J_USER)"
+            + ("" if os.environ.get("NEO4J_URI") else ", or unset it to use the password stored by `gnnsec db start`")
+        ) from None
+    except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
+        driver.close()
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise Neo4jUnavailable(
+            f"cannot reach Neo4j at {settings.uri} ({reason}). Start the local server with "
+            "`gnnsec db start`, or set NEO4J_URI (and NEO4J_PASSWORD) to a running server"
+        ) from None
+    return driver
