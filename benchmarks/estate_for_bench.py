@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gnnsec.graphdb.ingest import ingest
 from gnnsec.graphdb.loader import delete_everything
-from gnnsec.ingest.pipeline import discover, ingest
+from gnnsec.ingest.pipeline import discover
 from gnnsec.synth import generate
 
 MARKER = "GnnsecBenchEstate"

@@ -35,10 +35,11 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.neo4j_for_bench import neo4j_driver
+from gnnsec.graphdb.ingest import ingest
 from gnnsec.graphdb.loader import delete_everything
 from gnnsec.ingest import get_adapter
 from gnnsec.ingest.base import Edge
-from gnnsec.ingest.pipeline import WorkItem, ingest
+from gnnsec.ingest.pipeline import WorkItem
 
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")

@@ -87,7 +87,8 @@ def _wipe(driver: neo4j.Driver, database: str | None) -> None:
 
 
 def _ingest(driver: neo4j.Driver, synth_dir: Path, database: str | None) -> None:
-    from gnnsec.ingest.pipeline import discover, ingest
+    from gnnsec.graphdb.ingest import ingest
+    from gnnsec.ingest.pipeline import discover
 
     items, unrecognised = discover([synth_dir])
     assert not unrecognised, f"the generator wrote files no adapter reads: {unrecognised}"

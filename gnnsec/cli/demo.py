@@ -76,8 +76,9 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
     from gnnsec.gnn.model import ModelConfig
     from gnnsec.gnn.train import TrainConfig
     from gnnsec.graphdb.export import SnapshotFilter
+    from gnnsec.graphdb.ingest import ingest
     from gnnsec.graphdb.loader import delete_everything
-    from gnnsec.ingest.pipeline import discover, ingest
+    from gnnsec.ingest.pipeline import discover
     from gnnsec.synth import generate
     from gnnsec.workflow import activity_days, score_windows, train_from_graph
 

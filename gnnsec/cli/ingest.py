@@ -12,9 +12,10 @@ from rich.table import Table
 
 from gnnsec.cli.common import connected, console, err_console, parse_duration
 from gnnsec.config import state_dir
+from gnnsec.graphdb.ingest import FileResult, IngestReport
+from gnnsec.graphdb.ingest import ingest as run_ingest
 from gnnsec.ingest import ADAPTERS
-from gnnsec.ingest.pipeline import FileResult, IngestError, IngestReport, WorkItem, discover
-from gnnsec.ingest.pipeline import ingest as run_ingest
+from gnnsec.ingest.pipeline import IngestError, WorkItem, discover
 
 
 class RichIngestProgress:
