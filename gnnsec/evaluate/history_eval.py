@@ -293,8 +293,10 @@ def _baseline(model: str, snapshot: object, train: WindowFeatures, test: WindowF
     fit, val = train.select(np.flatnonzero(~held)), train.select(np.flatnonzero(held))
     fit_y = train_positive[~held].astype(np.int64)
     val_y = train_positive[held].astype(np.int64)
-    val_scores = history_baseline_scores(model, snapshot, fit, val, seed, train_y=fit_y)  # type: ignore[arg-type]
-    test_scores = history_baseline_scores(model, snapshot, fit, test, seed, train_y=fit_y)  # type: ignore[arg-type]
+    # One fit scores both: the held-out fifth (for the threshold) and the test pairs.
+    both = _concatenate(val, test)
+    scores = history_baseline_scores(model, snapshot, fit, both, seed, train_y=fit_y)  # type: ignore[arg-type]
+    val_scores, test_scores = scores[: val.num_pairs], scores[val.num_pairs :]
     thresholds = {}
     for label in EVAL_LABELS:
         rows = val.label == schema.label_id(label)
@@ -303,3 +305,23 @@ def _baseline(model: str, snapshot: object, train: WindowFeatures, test: WindowF
         else:
             thresholds[label] = benign_quantile_threshold(val_scores[rows & (val_y == 0)], 0.99)
     return test_scores, thresholds
+
+
+def _concatenate(first: WindowFeatures, second: WindowFeatures) -> WindowFeatures:
+    """The pairs of ``first`` then ``second`` (both selected from one feature pass), edges remapped."""
+    import dataclasses
+
+    def stack(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None or b is None else np.concatenate([a, b])
+
+    return dataclasses.replace(
+        first,
+        node=np.concatenate([first.node, second.node]), window=np.concatenate([first.window, second.window]),
+        label=np.concatenate([first.label, second.label]), x=np.concatenate([first.x, second.x]),
+        context=np.concatenate([first.context, second.context]), edge=np.concatenate([first.edge, second.edge]),
+        edge_window=np.concatenate([first.edge_window, second.edge_window]),
+        edge_x=np.concatenate([first.edge_x, second.edge_x]),
+        edge_peer_count=np.concatenate([first.edge_peer_count, second.edge_peer_count]),
+        pair_of_edge=np.concatenate([first.pair_of_edge, second.pair_of_edge + first.num_pairs]),
+        habit=stack(first.habit, second.habit),
+    )
