@@ -73,6 +73,32 @@ def test_novelty_is_measured_against_the_entity_own_past() -> None:
     assert f.column("history_windows")[_row(f, snap, "u0", 0)] == 0
 
 
+def test_young_relationships_carry_the_day_after_a_first_access() -> None:
+    """Day 4 opens three new relationships (new); on day 5 nothing is new, but every event of u0 goes to a
+    relationship first made yesterday (young); the first observed day is never young."""
+    snap = estate(attack_day=4)
+    f = history_features(snap)
+    day4, day5 = _row(f, snap, "u0", 4), _row(f, snap, "u0", 5)
+    assert f.column("young_event_share")[day4] == 0  # new, not young yet
+    assert f.column("new_edges")[day4] > 0
+    assert f.column("young_event_share")[day5] == 0  # u0 did only its usual on day 5
+    # Now u0 repeats the new relationships on day 5 instead of its usual ones.
+    u0, day = snap.node_uid.index("u0"), _iso(DAY0 + 5 * WINDOW_SECONDS)
+    window = np.asarray(snap.edge_window)
+    repeat = np.flatnonzero((snap.edge_index[0] == u0) & (window == _iso(DAY0 + 4 * WINDOW_SECONDS))
+                            & (snap.edge_first_seen % WINDOW_SECONDS < 4 * 3600))  # the 03:00 ones
+    usual = np.flatnonzero((snap.edge_index[0] == u0) & (window == day))
+    assert repeat.size == 3 and usual.size == 2
+    snap.edge_first_seen[usual] = snap.edge_first_seen[repeat[:2]] + WINDOW_SECONDS
+    snap.edge_index[1, usual] = snap.edge_index[1, repeat[:2]]
+    snap.edge_type[usual] = snap.edge_type[repeat[:2]]
+    f = history_features(snap)
+    day5 = _row(f, snap, "u0", 5)
+    assert f.column("young_event_share")[day5] == 1.0
+    assert f.column("new_edges")[day5] == 0
+    assert f.column("young_event_share")[_row(f, snap, "u1", 1)] == 0  # the day after the first day: not young
+
+
 def test_features_are_causal() -> None:
     """Scoring day 3 with days 4-5 present gives what scoring it with only days 0-3 gives."""
     full = estate()

@@ -17,6 +17,8 @@ Columns (all oriented so that larger is more unusual, all 0 for an entity doing 
 ``new_edge_share``        their share of the window's outgoing relationships
 ``new_relation_types``    #relation types the entity never had before (outgoing)
 ``new_actions``           log1p(#API actions never used before by the entity)
+``young_event_share``     share of the window's outgoing events on relationships first made in the previous
+                          ``YOUNG_WINDOWS`` windows (after the entity's first): yesterday's novelty carrying the volume
 ``new_action_share``      their share of the window's distinct actions
 ``new_source_ips``        #AUTHENTICATES_FROM addresses never used before
 ``new_roles_assumed``     #ASSUMES_ROLE targets never assumed before
@@ -56,6 +58,7 @@ WINDOW_SECONDS = 86400.0
 ANOMALY_COLUMNS: tuple[str, ...] = (
     "new_edges",
     "new_edge_share",
+    "young_event_share",
     "new_relation_types",
     "new_actions",
     "new_action_share",
@@ -86,6 +89,11 @@ RARE_HOUR_SHARE = 0.02
 """An hour holding under 2 % of an entity's past activity counts as unusual for it."""
 MIN_HOUR_SAMPLES = 10
 """Below this many past activity-hour samples an entity has no habit to deviate from."""
+YOUNG_WINDOWS = 1
+"""A relationship first made at most this many windows ago is still young. On the development estates (small seeds
+8, 9, 10 and medium seed 9), mean AP over User, Role and VM: 0.713 without the column, 0.754 with 1, 0.740 with 2,
+0.744 with 3. It catches the day after a first bulk access, when nothing is new any more but the volume still
+goes where it never went before yesterday (the habit then has yesterday in it)."""
 _AUTH = relation_id("AUTHENTICATES_FROM")
 _ASSUME = relation_id("ASSUMES_ROLE")
 
@@ -267,6 +275,15 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
     new_in = _per_pair_sum(in_pair, new.astype(np.float64), num_pairs)
     cols["new_in_edges"] = np.log1p(new_in)
     cols["new_in_share"] = np.divide(new_in, in_edges, out=np.zeros(num_pairs), where=in_edges > 0)
+    # Young relationships: first made in the last YOUNG_WINDOWS windows, after the entity's own first window
+    # (in which everything is new by construction).
+    first_src = _first_of(src, k)
+    age = k - first_rel
+    young = (age >= 1) & (age <= YOUNG_WINDOWS) & (first_rel > first_src)
+    young_events = _per_pair_sum(out_pair, np.where(young, events, 0).astype(np.float64), num_pairs)
+    all_out_events = _per_pair_sum(out_pair, events.astype(np.float64), num_pairs)
+    cols["young_event_share"] = np.divide(young_events, all_out_events, out=np.zeros(num_pairs),
+                                          where=all_out_events > 0)
     cols["new_source_ips"] = _per_pair_sum(out_pair, (new & (rel == _AUTH)).astype(np.float64), num_pairs)
     cols["new_roles_assumed"] = _per_pair_sum(out_pair, (new & (rel == _ASSUME)).astype(np.float64), num_pairs)
 
@@ -285,7 +302,6 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
     type_group = label[src] * 64 + rel
     had_type = _count_before(type_group[type_rows], first_type[type_rows], type_group, k, span)
     # Same-label entities active (as sources) before the window: the denominator of the share.
-    first_src = _first_of(src, k)
     src_rows = np.unique(src, return_index=True)[1]
     active_before = _count_before(label[src][src_rows], first_src[src_rows], label[src], k, span)
     type_rarity = np.where(active_before > 0, 1.0 - had_type / np.maximum(active_before, 1), 0.0)

@@ -400,6 +400,8 @@ class PairExplainer:
             first = new_out[0]
             return (f"{len(new_out)} relationship(s) it never had before, e.g. "
                     f"{rel_names[int(snap.edge_type[first])]} → {_short(peer[int(snap.edge_index[1, first])])}")
+        if name == "young_event_share":
+            return self._young_text(window, out_now, out_before, peer, rel_names)
         if name == "new_source_ips":
             return f"first calls from {_names(of_type(new_out, 'AUTHENTICATES_FROM'))}"
         if name == "new_roles_assumed":
@@ -446,6 +448,34 @@ class PairExplainer:
         if name == "in_volume_z":
             return "far more incoming activity than usual"
         return ""
+
+
+    def _young_text(self, window: float, out_now: np.ndarray, out_before: np.ndarray, peer: list[str],
+                    rel_names: tuple[str, ...]) -> str:
+        from gnnsec.gnn.history import WINDOW_SECONDS, YOUNG_WINDOWS
+        from gnnsec.schema import relation_id
+
+        snap = self.snapshot
+        recent_from = window - YOUNG_WINDOWS * WINDOW_SECONDS
+
+        def key(e: int) -> tuple[int, int]:
+            return int(snap.edge_type[e]), int(snap.edge_index[1, e])
+
+        older = {key(e) for e in out_before.tolist() if self.when[e] < recent_from}
+        recent = {key(e) for e in out_before.tolist() if self.when[e] >= recent_from} - older
+        young = [e for e in out_now.tolist() if key(e) in recent]
+        if not young:
+            return ""
+        events = float(snap.edge_count[young].sum())
+        total = float(snap.edge_count[out_now].sum()) or 1.0
+        # Every call also AUTHENTICATES_FROM an address; name what was done first, the address if nothing else.
+        auth = relation_id("AUTHENTICATES_FROM")
+        shown = [e for e in young if int(snap.edge_type[e]) != auth] or young
+        shown.sort(key=lambda e: -float(snap.edge_count[e]))
+        examples = ", ".join(f"{rel_names[int(snap.edge_type[e])]} → {_short(peer[int(snap.edge_index[1, e])])}"
+                             for e in shown[:2])
+        when = "yesterday" if YOUNG_WINDOWS == 1 else f"in the last {YOUNG_WINDOWS} days"
+        return f"{events / total:.0%} of its activity went to relationships first made {when}, e.g. {examples}"
 
 
 def edge_reasons(snapshot: Snapshot, features: WindowFeatures, row: int) -> list[str]:
