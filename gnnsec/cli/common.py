@@ -1,18 +1,42 @@
-"""Helpers every command shares: consoles, connecting to Neo4j with a helpful error, durations."""
+"""Helpers every command shares: consoles, verbosity, connecting to Neo4j with a helpful error, durations."""
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from gnnsec.config import Neo4jSettings
+
 console = Console()
 err_console = Console(stderr=True)
+
+VERBOSITY_KEY = "gnnsec.verbosity"
+NEO4J_KEY = "gnnsec.neo4j"
+DEFAULT_PASSWORD_ENV_VAR = "NEO4J_PASSWORD"
+
+
+def verbosity() -> int:
+    """-1 with ``gnnsec -q``, 1 with ``gnnsec -v``, else 0 (also outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return int(ctx.meta.get(VERBOSITY_KEY, 0)) if ctx is not None else 0
+
+
+def is_quiet() -> bool:
+    return verbosity() < 0
+
+
+def is_verbose() -> bool:
+    return verbosity() > 0
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -26,18 +50,138 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-@contextmanager
-def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[Any, str]]:
-    """Open a driver to the configured Neo4j (``NEO4J_URI`` or the local ``gnnsec db``).
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """What the ``--neo4j-*`` options (or their variables) said; ``None`` where nothing did."""
 
-    Yields ``(driver, database)``; connection problems become a ``ClickException`` that says
-    how to fix them.
-    """
-    from gnnsec.graphdb.session import GraphDBError, apply_schema, open_driver, resolve_settings
+    uri: str | None = None
+    user: str | None = None
+    password_env_var: str | None = None
+    database: str | None = None
+    uri_origin: str = "NEO4J_URI"
+    """How messages name where the URI came from: ``--neo4j-uri`` or ``NEO4J_URI``."""
+
+
+def _option_origin(ctx: click.Context, name: str, flag: str, envvar: str) -> str:
+    from click.core import ParameterSource
+
+    return flag if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE else envvar
+
+
+def neo4j_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--neo4j-uri``, ``--neo4j-user``, ``--neo4j-password-env-var``, ``--neo4j-database`` (listed last in
+    ``--help``), each with its variable; ``connected()`` and ``connection_settings()`` use what they say."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, neo4j_uri: str | None, neo4j_user: str | None, neo4j_password_env_var: str | None,
+                neo4j_database: str | None, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.meta[NEO4J_KEY] = ConnectionOptions(
+            uri=(neo4j_uri or "").strip() or None, user=neo4j_user, password_env_var=neo4j_password_env_var,
+            database=neo4j_database, uri_origin=_option_origin(ctx, "neo4j_uri", "--neo4j-uri", "NEO4J_URI"),
+        )
+        return command(*args, **kwargs)
+
+    options = [
+        click.Option(["--neo4j-uri"], metavar="URI", envvar="NEO4J_URI", show_envvar=True,
+                     help="Neo4j server, e.g. bolt://host:7687 or neo4j+s://host (default: the local server of "
+                          "`gnnsec db start`)."),
+        click.Option(["--neo4j-user"], metavar="NAME", envvar="NEO4J_USER", show_envvar=True, default="neo4j",
+                     show_default=True, help="Neo4j user."),
+        click.Option(["--neo4j-password-env-var"], metavar="VAR",
+                     help=f"Name of the environment variable that holds the password (default: "
+                          f"{DEFAULT_PASSWORD_ENV_VAR}, or for the local server the password `gnnsec db start` "
+                          "stored). Never the password itself."),
+        click.Option(["--neo4j-database"], metavar="NAME", envvar="NEO4J_DATABASE", show_envvar=True,
+                     default="neo4j", show_default=True, help="Neo4j database."),
+    ]
+    # click shows parameters in reverse order of this list: put these first here so they show last.
+    wrapper.__click_params__ = [*reversed(options), *getattr(command, "__click_params__", [])]  # type: ignore[attr-defined]
+    return wrapper
+
+
+def connection_options() -> ConnectionOptions:
+    """The current command's ``--neo4j-*`` options; the variables alone outside such a command."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.meta.get(NEO4J_KEY) if ctx is not None else None
+    if isinstance(found, ConnectionOptions):
+        return found
+    return ConnectionOptions(uri=os.environ.get("NEO4J_URI", "").strip() or None,
+                             user=os.environ.get("NEO4J_USER") or None,
+                             database=os.environ.get("NEO4J_DATABASE") or None)
+
+
+def _named_password(name: str) -> str:
+    """The password in the variable ``--neo4j-password-env-var`` names; a usage error naming it when unset."""
+    name = name.strip()
+    if not name:
+        raise click.UsageError("--neo4j-password-env-var needs the name of an environment variable",
+                               ctx=click.get_current_context(silent=True))
+    password = os.environ.get(name)
+    if not password:
+        raise click.UsageError(
+            f"--neo4j-password-env-var names {name}, but the environment variable {name} is "
+            f"{'empty' if password == '' else 'not set'}; export the Neo4j password in it",
+            ctx=click.get_current_context(silent=True),
+        )
+    return password
+
+
+def connection_settings(options: ConnectionOptions | None = None, *, require_password: bool = True) -> Neo4jSettings:
+    """Resolve options into settings: a flag beats its variable, which beats the local ``gnnsec db`` server's
+    settings. ``require_password=False`` (only to check that a server answers) allows an empty password."""
+    from gnnsec.config import Neo4jSettings
+
+    options = options or connection_options()
+    password = _named_password(options.password_env_var) if options.password_env_var is not None else None
+    user = options.user or "neo4j"
+    database = options.database or "neo4j"
+    if options.uri:
+        if password is None:
+            password = os.environ.get(DEFAULT_PASSWORD_ENV_VAR) or ""
+            if not password and require_password:
+                raise click.UsageError(
+                    f"{options.uri_origin} is set ({options.uri}) but {DEFAULT_PASSWORD_ENV_VAR} is not; export the "
+                    "server's password in it, or name the variable that holds it with --neo4j-password-env-var",
+                    ctx=click.get_current_context(silent=True),
+                )
+        return Neo4jSettings(uri=options.uri, user=user, password=password, database=database)
+    from gnnsec.graphdb.errors import GraphDBError
+    from gnnsec.graphdb.server import LocalNeo4j
 
     try:
-        settings = resolve_settings()
-        driver = open_driver(settings)
+        server = LocalNeo4j()
+        return Neo4jSettings(uri=server.bolt_uri, user=user, password=password or server.password(),
+                             database=database)
+    except GraphDBError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def describe_connection(settings: Neo4jSettings, options: ConnectionOptions | None = None) -> str:
+    """Which server, user and database, and where the URI came from (never the password)."""
+    options = options or connection_options()
+    origin = options.uri_origin if options.uri else "the local server of `gnnsec db start`"
+    secret = options.password_env_var or (DEFAULT_PASSWORD_ENV_VAR if options.uri or os.environ.get(
+        DEFAULT_PASSWORD_ENV_VAR) else "the stored password")
+    return (f"Neo4j {settings.uri} ({origin}) as {settings.user}, database {settings.database}, "
+            f"password from {secret}")
+
+
+@contextmanager
+def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[Any, str]]:
+    """Open a driver to the Neo4j the ``--neo4j-*`` options or ``NEO4J_*`` name (else the local ``gnnsec db``).
+
+    Yields ``(driver, database)``; connection problems become a ``ClickException`` that says
+    how to fix them, a missing password variable a usage error.
+    """
+    from gnnsec.graphdb.session import GraphDBError, apply_schema, open_driver
+
+    options = connection_options()
+    settings = connection_settings(options)
+    if is_verbose():
+        err_console.print(describe_connection(settings, options), style="dim", markup=False, soft_wrap=True)
+    try:
+        driver = open_driver(settings, password_env_var=options.password_env_var, external=bool(options.uri))
         if ensure_schema:
             apply_schema(driver, database or settings.database)
     except GraphDBError as exc:
@@ -46,6 +190,54 @@ def connected(database: str | None = None, *, ensure_schema: bool = False) -> It
         yield driver, database or settings.database
     finally:
         driver.close()
+
+
+@contextmanager
+def connection_in_environment(settings: Neo4jSettings) -> Iterator[None]:
+    """``NEO4J_URI``/``USER``/``PASSWORD``/``DATABASE`` set to ``settings`` for code that reads only them (the
+    evaluation's database export), restored afterwards; nothing is printed or passed to a child process."""
+    values = {"NEO4J_URI": settings.uri, "NEO4J_USER": settings.user, "NEO4J_PASSWORD": settings.password,
+              "NEO4J_DATABASE": settings.database}
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _set_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """``--threads N`` given on the command line: the one place torch's thread count is read is
+    ``GNNSEC_THREADS``, so set it for this command (restored when the command ends)."""
+    from click.core import ParameterSource
+
+    if value is not None and ctx.get_parameter_source(param.name or "threads") is ParameterSource.COMMANDLINE:
+        ctx.with_resource(_environment_variable("GNNSEC_THREADS", str(value)))
+    return value
+
+
+@contextmanager
+def _environment_variable(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def threads_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--threads N`` [GNNSEC_THREADS]: CPU threads for torch."""
+    return click.option("--threads", type=click.IntRange(1, 1024), envvar="GNNSEC_THREADS", show_envvar=True,
+                        expose_value=False, callback=_set_threads,
+                        help="CPU threads for torch (default: all cores but one, left to Neo4j).")(command)
 
 
 def window_options(command: Any) -> Any:
@@ -91,10 +283,14 @@ def display_name(uid: str) -> str:
 @contextmanager
 def progress(message: str) -> Iterator[Any]:
     """A spinner on a terminal; when stderr is piped, one timestamped line per update (at most every 2 s),
-    so long work is never silent in a CI log or under ``| tee``. Yields ``update(text)``."""
+    so long work is never silent in a CI log or under ``| tee``; nothing with ``gnnsec -q``. Yields
+    ``update(text)``."""
     import sys
     import time
 
+    if is_quiet():
+        yield lambda text: None
+        return
     if err_console.is_terminal:
         with err_console.status(message) as status:
             yield lambda text: status.update(text)

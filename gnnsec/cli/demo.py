@@ -17,7 +17,16 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from gnnsec.cli.common import console, display_name, err_console, progress
+from gnnsec.cli.common import (
+    connection_options,
+    console,
+    display_name,
+    err_console,
+    is_quiet,
+    neo4j_options,
+    progress,
+    threads_option,
+)
 from gnnsec.config import models_dir, state_dir
 
 DEMO_MARKER = "GnnsecDemo"
@@ -46,30 +55,38 @@ def _campaign_days(labels: Path) -> dict[tuple[str, str], set[str]]:
     return out
 
 
-def _ensure_server() -> tuple[str | None, float]:
-    """Start the local server unless an external one is configured; returns (Browser URL, seconds)."""
+def _say(message: str) -> None:
+    if not is_quiet():
+        err_console.print(message, style="dim")
+
+
+def _ensure_server(cache: Path | None = None) -> tuple[str | None, float]:
+    """Start the local server unless --neo4j-uri / NEO4J_URI names one; returns (Browser URL, seconds)."""
     from gnnsec.graphdb.errors import GraphDBError
     from gnnsec.graphdb.server import LocalNeo4j
-    from gnnsec.graphdb.session import external_server_configured
 
-    if external_server_configured():
-        return None, 0.0
+    if connection_options().uri:
+        return None, 0.0  # connecting says clearly when that server does not answer
     began = time.perf_counter()
     try:
-        status = LocalNeo4j().start(progress=lambda message: err_console.print(message, style="dim"))
+        status = LocalNeo4j(cache=cache).start(progress=_say)
     except GraphDBError as exc:
         raise click.ClickException(str(exc)) from None
     return status.browser_url, time.perf_counter() - began
 
 
 @click.command("demo")
+@neo4j_options
 @click.option("--seed", default=42, show_default=True, help="Seed of the generated estate.")
 @click.option("--size", type=click.Choice(["small", "medium"]), default="small", show_default=True)
 @click.option("--epochs", default=60, show_default=True)
 @click.option("--days", default=DEMO_DAYS, show_default=True, type=click.IntRange(SCORED_DAYS + 2, 60),
               help=f"Days generated; the last {SCORED_DAYS} are scored against the ones before.")
 @click.option("--reset", is_flag=True, help="Wipe a non-empty database that is not a previous demo's.")
-def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
+@threads_option
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), envvar="GNNSEC_CACHE", show_envvar=True,
+              help="Where the local Neo4j's jars are downloaded once (default: ~/.cache/gnnsec).")
+def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path | None) -> None:
     """From nothing to scored findings: start Neo4j, generate, ingest, train, score, report."""
     from gnnsec.cli.common import connected
     from gnnsec.gnn.checkpoint import save_checkpoint
@@ -83,13 +100,13 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
     from gnnsec.workflow import activity_days, score_windows, train_from_graph
 
     timings: dict[str, float] = {}
-    browser_url, timings["neo4j start"] = _ensure_server()
+    browser_url, timings["neo4j start"] = _ensure_server(cache)
 
     began = time.perf_counter()
     estate = state_dir() / "demo" / f"estate-{size}-{seed}"
     if estate.exists():
         shutil.rmtree(estate)
-    with err_console.status(f"generating a {size} estate (seed {seed})"):
+    with progress(f"generating a {size} estate (seed {seed})"):
         summary = generate(estate, seed=seed, size=size, days=days)
     timings["generate"] = time.perf_counter() - began
     console.print(f"generated {summary.total_events:,} events over {summary.nodes:,} entities with "
@@ -114,7 +131,7 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
 
         began = time.perf_counter()
         items, _ = discover([estate])
-        with err_console.status(f"ingesting {len(items)} files"):
+        with progress(f"ingesting {len(items)} files"):
             report = ingest(driver, items, database=database)
         timings["ingest"] = time.perf_counter() - began
         events = sum(f.events for f in report.files)
@@ -174,6 +191,6 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool) -> None:
         login = f"user neo4j, password in {LocalNeo4j().password_file} (or $NEO4J_PASSWORD if you set it)"
         where = f"{browser_url} ({login})"
     else:
-        where = "your Neo4j Browser (the server NEO4J_URI names)"
+        where = "your Neo4j Browser (the server --neo4j-uri / NEO4J_URI names)"
     queries = "\n\n".join(escape(q) for q in BROWSER_QUERIES)
     console.print(Panel(f"Open {where} and paste:\n\n{queries}", title="Hunt in Neo4j Browser"))

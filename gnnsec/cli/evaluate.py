@@ -10,14 +10,25 @@ from pathlib import Path
 
 import click
 
+from gnnsec.cli.common import (
+    connection_in_environment,
+    connection_settings,
+    describe_connection,
+    is_quiet,
+    is_verbose,
+    neo4j_options,
+    threads_option,
+)
+
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 @click.command("evaluate")
+@neo4j_options
 @click.option("--data", "data", required=True, help="A directory of supported files (e.g. a synth estate), "
-              "or bolt://… / neo4j for the configured database.")
+              "or neo4j for the database the --neo4j-* options name (bolt://… overrides the URI).")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV with uid,label[,campaign,first_malicious]: every listed uid is malicious. "
               "Default: DIR/labels/entities.csv.")
@@ -39,6 +50,7 @@ def _csv(value: str) -> tuple[str, ...]:
 @click.option("--hidden", "hidden_dim", default=256, show_default=True, help="GNN hidden width.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results directory. Default: results/eval-<time>/.")
+@threads_option
 def evaluate(data: str, labels: Path | None, models: str, split: str, time_fraction: float,
              holdout_campaign: str | None, folds: int, seeds: int, epochs: int, mode: str, relations: str,
              hidden_dim: int, out: Path | None) -> None:
@@ -46,13 +58,19 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gnnsec.evaluate.data import EvalDataError, load_eval_data
+    from gnnsec.evaluate.data import EvalDataError, is_database, load_eval_data
     from gnnsec.evaluate.report import aggregate, rich_table, write_outputs
     from gnnsec.evaluate.runner import RELATION_SUBSETS, EvalConfig, run_evaluation
     from gnnsec.workflow import configure_cpu_threads
 
     console = Console(width=max(Console().width, 260))  # the card's table is wide; never squeeze it
-    err = Console(stderr=True)
+    err = Console(stderr=True, quiet=is_quiet())
+    if any(is_database(part) for part in _csv(data)):
+        # The export reads NEO4J_* itself: hand it what the --neo4j-* options resolved to, for this command only.
+        settings = connection_settings()
+        if is_verbose():
+            err.print(describe_connection(settings), style="dim", markup=False, soft_wrap=True)
+        click.get_current_context().with_resource(connection_in_environment(settings))
     unknown = set(_csv(relations)) - set(RELATION_SUBSETS)
     if unknown:
         raise click.BadParameter(f"unknown subset(s) {sorted(unknown)}; choose from all,identity,activity",
@@ -68,7 +86,7 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err, transient=True) as bar:
+        with Progress(*columns, console=err, transient=True, disable=is_quiet()) as bar:
             task = bar.add_task("reading data", total=None)
             eval_data = load_eval_data(data, labels, out.parent / "cache",
                                        progress=lambda name: bar.update(task, description=f"staging {name}"))
@@ -110,7 +128,7 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
     from gnnsec.evaluate.report import aggregate, rich_table, write_outputs
 
     console = Console(width=max(Console().width, 200))
-    err = Console(stderr=True)
+    err = Console(stderr=True, quiet=is_quiet())
     chosen = _csv(models)
     if chosen == _csv("rgcn,gcn,gat,sage,iforest,mlp-ae,nbr-iforest"):  # the option's default: the history rows
         chosen = DEFAULT_MODELS

@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from gnnsec import __version__
-from gnnsec.cli.common import connected, console, display_name, window_filter
+from gnnsec.cli.common import connected, console, display_name, neo4j_options, window_filter
 
 FORMATS = ("table", "json", "jsonl", "ocsf")
 OCSF_VERSION = "1.1.0"
@@ -68,6 +68,7 @@ def to_ocsf(finding: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command("findings")
+@neo4j_options
 @click.option("--since", default=None, help="First day (ISO date) whose findings are listed.")
 @click.option("--until", default=None, help="Day (ISO date, exclusive) up to which findings are listed.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None,

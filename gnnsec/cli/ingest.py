@@ -10,7 +10,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gnnsec.cli.common import connected, console, err_console, parse_duration
+from gnnsec.cli.common import connected, console, err_console, is_quiet, neo4j_options, parse_duration
 from gnnsec.config import state_dir
 from gnnsec.graphdb.ingest import FileResult, IngestReport
 from gnnsec.graphdb.ingest import ingest as run_ingest
@@ -68,6 +68,7 @@ def _summary(report: IngestReport) -> Table:
 
 
 @click.command("ingest")
+@neo4j_options
 @click.argument("source", type=click.Choice(["auto", *sorted(ADAPTERS)]), metavar="SOURCE")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--window", default="1d", show_default=True, help="Aggregation window for activity (1h, 1d, …).")
@@ -106,7 +107,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     began = time.perf_counter()
     with connected(ensure_schema=True) as (driver, database):
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=err_console, transient=True) as bar:
+        with Progress(*columns, console=err_console, transient=True, disable=is_quiet()) as bar:
             try:
                 report = run_ingest(driver, items, database=database, window=aggregation, batch_size=batch_size,
                                     skip_bad=skip_bad, quarantine_path=quarantine,

@@ -51,16 +51,26 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gnnsec")
-def cli() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Results and errors only: no progress lines or spinners.")
+@click.option("-v", "--verbose", is_flag=True, help="More detail on stderr, e.g. which Neo4j server and database.")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """gnnsec: graph-native threat detection for multi-cloud estates.
 
     \b
     Typical flow:
-      gnnsec db start                      # a local Neo4j (or set NEO4J_URI)
+      gnnsec db start                      # a local Neo4j (or yours: --neo4j-uri)
       gnnsec ingest auto exports/          # telemetry into the master schema
       gnnsec train && gnnsec score         # learn normal, score everything
       gnnsec query top-anomalous-identities
+
+    State (local database, models) lives in GNNSEC_HOME; GNNSEC_TRACEBACK=1 shows tracebacks.
     """
+    from gnnsec.cli.common import VERBOSITY_KEY
+
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose contradict each other; give one of them", ctx=ctx)
+    ctx.meta[VERBOSITY_KEY] = -1 if quiet else 1 if verbose else 0
 
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -108,7 +118,8 @@ def _describe(exc: BaseException) -> str:
             return (f"Neo4j stopped answering ({exc}); check it with `gnnsec db status`, restart it with "
                     "`gnnsec db start`, then run the command again (a failed ingest wrote nothing of that file)")
         if name == "AuthError":
-            return "Neo4j refused the credentials: check NEO4J_USER and NEO4J_PASSWORD"
+            return ("Neo4j refused the credentials: check NEO4J_USER and NEO4J_PASSWORD (or the variable "
+                    "--neo4j-password-env-var names)")
         return f"Neo4j error {getattr(exc, 'code', name)}: {getattr(exc, 'message', None) or exc}"
     return f"unexpected {name}: {exc} (run again with --traceback to see where; please report it)"
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from gnnsec.cli.common import connected, console
+from gnnsec.cli.common import connected, console, neo4j_options
 from gnnsec.hunts import load_hunts
 
 
@@ -40,6 +40,7 @@ def _plain(value: Any) -> Any:
 
 
 @click.command("query")
+@neo4j_options
 @click.argument("name", required=False)
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a hunt parameter.")
 @click.option("--list", "list_hunts", is_flag=True, help="List the hunts and their parameters.")

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import getpass
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from gnnsec.cli.common import connected, console, display_name, progress, window_filter, window_options
+from gnnsec.cli.common import (
+    connected,
+    console,
+    display_name,
+    neo4j_options,
+    progress,
+    threads_option,
+    window_filter,
+    window_options,
+)
 from gnnsec.config import latest_model_path
 from gnnsec.workflow import model_id_of
 
@@ -47,6 +55,7 @@ def findings_table(node_scores: list[Any], limit: int = 10, title: str | None = 
 
 
 @click.command("score")
+@neo4j_options
 @window_options
 @click.option("--all-unscored", is_flag=True,
               help="Score every complete day not yet scored, oldest first (default: only the latest one).")
@@ -61,6 +70,7 @@ def findings_table(node_scores: list[Any], limit: int = 10, title: str | None = 
 @click.option("--floor", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Keep a per-window (:ScoringRun)-[:SCORED]->(entity) history for scores at or above this.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@threads_option
 @click.option("--top", default=10, show_default=True, help="Findings to print per window.")
 @click.option("--all-labels", is_flag=True, help="List every label in the findings, not only principals.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default=None,
@@ -137,6 +147,7 @@ def _print_runs_json(results: list[Any], top: int, labels: tuple[str, ...] | Non
 
 
 @click.command("explain")
+@neo4j_options
 @click.argument("uid")
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="Checkpoint (default: latest).")
 @click.option("--hops", default=2, show_default=True, help="Neighbourhood used to recompute the embedding.")
@@ -196,10 +207,13 @@ def explain(uid: str, model: Path | None, hops: int) -> None:
 
 
 @click.command("feedback")
+@neo4j_options
 @click.option("--benign", "benign", multiple=True, metavar="UID", help="Confirmed benign (repeatable).")
 @click.option("--malicious", "malicious", multiple=True, metavar="UID", help="Confirmed malicious (repeatable).")
 @click.option("--note", default=None, help="A short note stored with the verdict.")
-def feedback(benign: tuple[str, ...], malicious: tuple[str, ...], note: str | None) -> None:
+@click.option("--analyst", envvar="GNNSEC_ANALYST", show_envvar=True, default=None,
+              help="Who gives the verdict, stored with it (default: your login name).")
+def feedback(benign: tuple[str, ...], malicious: tuple[str, ...], note: str | None, analyst: str | None) -> None:
     """Record an analyst verdict. Benign verdicts join the reference set at the next `gnnsec score`;
     `gnnsec train --adapt MODEL` fine-tunes the adapters on new benign data."""
     from gnnsec.workflow import record_feedback
@@ -209,7 +223,7 @@ def feedback(benign: tuple[str, ...], malicious: tuple[str, ...], note: str | No
     both = sorted(set(benign) & set(malicious))
     if both:
         raise click.UsageError(f"{', '.join(both)}: given as both --benign and --malicious; say which it is")
-    analyst = os.environ.get("GNNSEC_ANALYST") or getpass.getuser()
+    analyst = analyst or getpass.getuser()
     missing: list[str] = []
     with connected() as (driver, database):
         if benign:

@@ -10,13 +10,23 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gnnsec.cli.common import connected, console, err_console, window_filter, window_options
+from gnnsec.cli.common import (
+    connected,
+    console,
+    err_console,
+    is_quiet,
+    neo4j_options,
+    threads_option,
+    window_filter,
+    window_options,
+)
 from gnnsec.config import latest_model_path, models_dir
 
 MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
 
 
 @click.command("train")
+@neo4j_options
 @window_options
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Checkpoint path. Default: <state>/models/gnnsec-<time>.pt (and latest.pt).")
@@ -26,6 +36,7 @@ MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
 @click.option("--lr", default=1e-3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@threads_option
 @click.option("--adapt", "adapt", type=click.Path(exists=True, path_type=Path), default=None,
               help="Fine-tune only the adapters of this checkpoint on the (new, benign) window.")
 @click.option("--no-feedback-labels", is_flag=True, help="Ignore analyst verdicts (pure self-supervised).")
@@ -43,7 +54,8 @@ def train(since: str | None, until: str | None, clouds: tuple[str, ...], account
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out or models_dir() / f"gnnsec-{kind}-{stamp}.pt"
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with connected() as (driver, database), Progress(*columns, console=err_console, transient=True) as bar:
+    bar_display = Progress(*columns, console=err_console, transient=True, disable=is_quiet())
+    with connected() as (driver, database), bar_display as bar:
         task = bar.add_task("training", total=epochs)
 
         def on_epoch(stats: object, total: int | None = None) -> None:
