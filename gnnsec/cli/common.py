@@ -192,23 +192,6 @@ def connected(database: str | None = None, *, ensure_schema: bool = False) -> It
         driver.close()
 
 
-@contextmanager
-def connection_in_environment(settings: Neo4jSettings) -> Iterator[None]:
-    """``NEO4J_URI``/``USER``/``PASSWORD``/``DATABASE`` set to ``settings`` for code that reads only them (the
-    evaluation's database export), restored afterwards; nothing is printed or passed to a child process."""
-    values = {"NEO4J_URI": settings.uri, "NEO4J_USER": settings.user, "NEO4J_PASSWORD": settings.password,
-              "NEO4J_DATABASE": settings.database}
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
 
 def _set_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
     """``--threads N`` given on the command line: the one place torch's thread count is read is

@@ -7,11 +7,11 @@ import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gnnsec.cli.common import (
-    connection_in_environment,
     connection_settings,
     describe_connection,
     is_quiet,
@@ -19,6 +19,9 @@ from gnnsec.cli.common import (
     neo4j_options,
     threads_option,
 )
+
+if TYPE_CHECKING:
+    from gnnsec.config import Neo4jSettings
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -65,12 +68,11 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
 
     console = Console(width=max(Console().width, 260))  # the card's table is wide; never squeeze it
     err = Console(stderr=True, quiet=is_quiet())
+    settings = None
     if any(is_database(part) for part in _csv(data)):
-        # The export reads NEO4J_* itself: hand it what the --neo4j-* options resolved to, for this command only.
         settings = connection_settings()
         if is_verbose():
             err.print(describe_connection(settings), style="dim", markup=False, soft_wrap=True)
-        click.get_current_context().with_resource(connection_in_environment(settings))
     unknown = set(_csv(relations)) - set(RELATION_SUBSETS)
     if unknown:
         raise click.BadParameter(f"unknown subset(s) {sorted(unknown)}; choose from all,identity,activity",
@@ -82,14 +84,15 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out or Path("results") / f"eval-{stamp}"
     if split == "history":
-        _history(data, labels, models, time_fraction, seeds, epochs, mode, out)
+        _history(data, labels, models, time_fraction, seeds, epochs, mode, out, settings)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=err, transient=True, disable=is_quiet()) as bar:
             task = bar.add_task("reading data", total=None)
             eval_data = load_eval_data(data, labels, out.parent / "cache",
-                                       progress=lambda name: bar.update(task, description=f"staging {name}"))
+                                       progress=lambda name: bar.update(task, description=f"staging {name}"),
+                                       settings=settings)
             bar.update(task, description="evaluating", total=None, completed=0)
 
             def on_run(what: str) -> None:
@@ -116,7 +119,7 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
 
 
 def _history(data: str, labels: Path | None, models: str, time_fraction: float, seeds: int, epochs: int, mode: str,
-             out: Path) -> None:
+             out: Path, settings: Neo4jSettings | None = None) -> None:
     """``--split history`` over one or more estates: the table, per-campaign ranks and the false-positive rate."""
     import json
 
@@ -139,7 +142,7 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
             err.print(f"[{estate_index + 1}] reading {estate}")
             # A benign-only estate (no labelled entity) still gives the per-day false-positive rate.
             eval_data = load_eval_data(estate, labels, out.parent / "cache", progress=lambda name: None,
-                                       require_labels=False)
+                                       require_labels=False, settings=settings)
             result = run_history_evaluation(eval_data, config, progress=lambda what: err.print(f"  {what}"))
             for record in result.records:
                 record.split = f"{record.split} {estate}"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from gnnsec import schema
 from gnnsec.ingest.staging import StagedEdge, StagedNode, Staging
 from gnnsec.snapshot import Snapshot
 from gnnsec.times import parse_time
+
+if TYPE_CHECKING:
+    from gnnsec.config import Neo4jSettings
 
 CACHE_FORMAT = 1
 """Bump when the cached snapshot layout changes, so stale caches are rebuilt."""
@@ -295,14 +298,15 @@ def is_database(data: str) -> bool:
     return data == "neo4j" or data.startswith(("bolt://", "neo4j://", "bolt+s://", "neo4j+s://", "bolt+ssc://"))
 
 
-def snapshot_from_database(data: str) -> Snapshot:
-    """Export the whole graph from the configured Neo4j (``--data bolt://…`` overrides the URI)."""
+def snapshot_from_database(data: str, settings: Neo4jSettings | None = None) -> Snapshot:
+    """Export the whole graph from ``settings`` (default: the configured Neo4j); ``--data bolt://…`` overrides
+    the URI."""
     import dataclasses
 
     from gnnsec.graphdb.export import export_snapshot
     from gnnsec.graphdb.session import open_driver, resolve_settings
 
-    settings = resolve_settings()
+    settings = settings or resolve_settings()
     if data != "neo4j" and hasattr(settings, "uri"):
         settings = dataclasses.replace(settings, uri=data)
     driver = open_driver(settings)
@@ -314,13 +318,13 @@ def snapshot_from_database(data: str) -> Snapshot:
 
 def load_eval_data(
     data: str, labels: Path | None, cache_dir: Path, progress: Callable[[str], None] | None = None,
-    require_labels: bool = True,
+    require_labels: bool = True, settings: Neo4jSettings | None = None,
 ) -> EvalData:
     """``--data DIR`` (files, labels default to ``DIR/labels/entities.csv``) or a database with ``--labels``."""
     if is_database(data):
         if labels is None:
             raise EvalDataError("--labels is required when --data is a database")
-        snapshot = snapshot_from_database(data)
+        snapshot = snapshot_from_database(data, settings)
         activity_path = labels.parent / "activity.csv"
     else:
         root = Path(data)
