@@ -24,6 +24,7 @@ from gnnsec import schema
 from gnnsec.ingest import ADAPTERS, SNIFF_ORDER, get_adapter
 from gnnsec.ingest.base import Adapter, AdapterError, BadRecord, open_text
 from gnnsec.ingest.staging import Staging
+from gnnsec.ingest.validation import safe_excerpt
 
 IGNORED_NAMES = frozenset({"LICENSE", "LICENCE", "README", "NOTICE", "SOURCES.md", "manifest.json"})
 IGNORED_SUFFIXES = (".md", ".txt", ".csv", ".py", ".sh", ".yml", ".yaml", ".xml", ".html", ".png")
@@ -196,8 +197,10 @@ def stage_into(
     the first bad record unless ``skip_bad``, in which case bad records are counted and quarantined."""
     skipped: Counter[str] = Counter()
     pending = 0
+    produced = 0  # records the adapter produced from this file: "record N" counts them
     try:
         for record in item.adapter.read(item.path):
+            produced += 1
             if isinstance(record, BadRecord):
                 if not skip_bad:
                     raise IngestError(item.path, record.reason, record.where)
@@ -209,18 +212,30 @@ def stage_into(
             try:
                 staging.add(record)
             except schema.SchemaError as exc:
+                where = f"record {produced} of what the {item.adapter.name} adapter read"
                 if not skip_bad:
-                    raise IngestError(item.path, str(exc), f"record {staging.records + 1}") from None
+                    raise IngestError(item.path, str(exc), where) from None
                 skipped["schema: " + str(exc)[:70]] += 1
                 if quarantine is not None:
-                    quarantine.write(orjson.dumps({"file": str(item.path), "where": f"record {staging.records}",
-                                                   "reason": str(exc), "excerpt": repr(record)[:300]}) + b"\n")
+                    quarantine.write(orjson.dumps({"file": str(item.path), "where": where,
+                                                   "reason": str(exc), "excerpt": safe_excerpt(record)}) + b"\n")
             pending += 1
             if progress is not None and pending >= 5000:
                 progress.advance_records(pending)
                 pending = 0
     except AdapterError as exc:
         raise IngestError(item.path, exc.message) from None
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+        # An adapter met a shape it does not expect (a number where it reads a string …). Adapters turn the
+        # shapes they know into bad records; this is the net under the rest, so hostile input still gets a
+        # clear error naming the file instead of a traceback. The adapter cannot go on after it, so even
+        # with --skip-bad the file fails (and writes nothing).
+        raise IngestError(
+            item.path,
+            f"the {item.adapter.name} adapter cannot read a record ({type(exc).__name__}: {str(exc)[:200]}); "
+            "fix or remove that record, and please report it: it should have been a bad record",
+            f"after record {produced}",
+        ) from exc
     if progress is not None and pending:
         progress.advance_records(pending)
     return skipped

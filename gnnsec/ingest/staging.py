@@ -1,9 +1,14 @@
 """Staging: validate and aggregate a file's records before anything is written.
 
 A file is read to the end into a :class:`Staging` first; only a file that read cleanly is handed
-to the loader, so a corrupt file writes nothing.  Memory is bounded by the number of distinct
-entities and ``(source, type, target, window)`` keys, not by the number of events: a million
-CloudTrail events by a few hundred principals stage into a few thousand relationships.
+to the loader, so a corrupt file writes nothing.  Every record is checked whole before it is staged
+(:mod:`gnnsec.ingest.validation`: sizes, int64, finite floats, datetimes, property names, and the
+names gnnsec reserves, such as ``window``, ``count`` or ``anomaly_*``), so whatever Neo4j would refuse
+is a bad record here, never a failed write after earlier transactions committed.
+
+Memory is bounded by the number of distinct entities and ``(source, type, target, window)`` keys, not
+by the number of events: a million CloudTrail events by a few hundred principals stage into a few
+thousand relationships.
 
 Activity aggregation follows MAGIC's noise reduction: one relationship per
 ``(source, type, target, window)`` (one UTC day by default) with ``count``, ``first_seen``,
@@ -18,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gnnsec import schema
+from gnnsec.ingest import validation
 from gnnsec.ingest.base import Edge, Node, NodeRef
+from gnnsec.ingest.validation import safe_excerpt
 
 SUMMED_PROPERTIES: tuple[str, ...] = ("bytes", "packets")
 """Numeric event properties that are summed per window (flow volumes) instead of overwritten.
@@ -37,8 +44,16 @@ def window_start(moment: datetime, window: timedelta) -> datetime:
     return _EPOCH + timedelta(seconds=offset)
 
 
+def _name(uid: str) -> str:
+    """A uid as an error message quotes it: short, whatever its length."""
+    return repr(uid) if len(uid) <= 80 else repr(uid[:80]) + "…"
+
+
 def clean_properties(props: dict[str, Any] | Any) -> dict[str, Any]:
-    """Drop what Neo4j cannot store: ``None``, nested maps, mixed or nested lists."""
+    """Drop what Neo4j cannot store: ``None``, nested maps, mixed or nested lists.
+
+    Flat on purpose: nested values are dropped without being walked, so no depth of nesting can raise
+    ``RecursionError``; what remains is checked by :func:`gnnsec.ingest.validation.check_properties`."""
     cleaned: dict[str, Any] = {}
     for key, value in dict(props).items():
         if value is None or isinstance(value, dict):
@@ -99,11 +114,14 @@ class Staging:
     CloudTrail files of one day write each daily relationship once, not once per hour.
     """
 
-    def __init__(self, source: str, window: timedelta = timedelta(days=1)) -> None:
+    def __init__(
+        self, source: str, window: timedelta = timedelta(days=1), limits: validation.Limits = validation.DEFAULT_LIMITS
+    ) -> None:
         if window.total_seconds() < 1:
             raise ValueError("the aggregation window must be at least one second")
         self.source = source
         self.window = window
+        self.limits = limits
         self.nodes: dict[tuple[str, str], StagedNode] = {}
         self.edges: dict[tuple[str, NodeRef, NodeRef, datetime | None], StagedEdge] = {}
         self.events = 0
@@ -118,37 +136,93 @@ class Staging:
         self.batches.setdefault(batch_id, {"path": path or "", "records": 0, "events": 0})
 
     def add(self, record: Node | Edge) -> None:
-        """Stage one record; raises :class:`gnnsec.schema.SchemaError` if it breaks the schema."""
+        """Stage one record; raises :class:`gnnsec.schema.SchemaError` if it breaks the schema or
+        :class:`~gnnsec.ingest.validation.PropertyError` if Neo4j could not store it.
+
+        The whole record is checked before anything is staged, so a refused record leaves no trace
+        (``--skip-bad`` quarantines it and the rest of the file loads as if it were not there)."""
+        if isinstance(record, Node):
+            props = self._checked_node(record)
+            self._count_record()
+            self._add_node(record.label, record.uid, props, record.seen)
+        elif isinstance(record, Edge):
+            checked = self._checked_edge(record)
+            self._count_record()
+            self._add_edge(record, *checked)
+        else:
+            raise schema.SchemaError(f"not a node or relationship record: {safe_excerpt(record, 80)}")
+
+    def _count_record(self) -> None:
         self.records += 1
         if self.batch is not None:
             self.batches[self.batch]["records"] += 1
-        if isinstance(record, Node):
-            self._add_node(record.label, record.uid, record.props, record.seen)
-        else:
-            self._add_edge(record)
 
-    def _add_node(self, label: str, uid: str, props: Any, seen: datetime | None) -> StagedNode:
-        key = (label, uid)
-        node = self.nodes.get(key)
-        if node is None:
-            schema.label_id(label)
-            if not uid:
-                raise schema.SchemaError(f"a {label} node has an empty uid")
-            node = self.nodes[key] = StagedNode(label, uid)
-        if props:
-            node.props.update(clean_properties(props))
-        node.observe(seen)
-        return node
+    def _checked_node(self, node: Node) -> dict[str, Any]:
+        """The node's storable properties; raises if anything about it would fail on write."""
+        try:
+            schema.label_id(node.label)
+            validation.check_uid(node.uid, node.label, self.limits)
+            validation.check_time(node.seen, "'seen'")
+            props = clean_properties(node.props) if node.props else {}
+            validation.check_properties(props, limits=self.limits)
+        except validation.PropertyError as exc:
+            raise validation.PropertyError(f"{exc} (in the {node.label} node {_name(node.uid)})") from None
+        return props
 
-    def _add_edge(self, edge: Edge) -> None:
+    def _checked_edge(self, edge: Edge) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(props, counted)`` of an edge that can be staged: its storable properties and, for activity,
+        its ``failed``/``bytes``/``packets`` (checked, and their window sums checked for overflow)."""
         schema.validate_edge(edge.src.label, edge.type, edge.dst.label)
-        self._add_node(edge.src.label, edge.src.uid, None, edge.time)
-        self._add_node(edge.dst.label, edge.dst.uid, None, edge.time)
         aggregated = schema.relation(edge.type).aggregated
         if aggregated and edge.time is None:
             raise schema.SchemaError(
-                f"{edge.type} is activity and needs an event time ({edge.src.uid} -> {edge.dst.uid})"
+                f"{edge.type} is activity and needs an event time ({_name(edge.src.uid)} -> {_name(edge.dst.uid)})"
             )
+        try:
+            for ref in (edge.src, edge.dst):
+                validation.check_uid(ref.uid, ref.label, self.limits)
+            validation.check_time(edge.time, "the event time")
+            if edge.action is not None:
+                if not isinstance(edge.action, str):
+                    raise validation.PropertyError(f"'action' must be a string, found {type(edge.action).__name__}")
+                validation.check_value("action", edge.action, self.limits)
+            raw = dict(edge.props) if edge.props else {}
+            counted: dict[str, Any] = {}
+            if aggregated:
+                for name in validation.COUNTED_PROPERTIES:
+                    value = raw.pop(name, None)
+                    if value is not None:
+                        validation.check_counted(name, value)
+                        counted[name] = value
+            props = clean_properties(raw) if raw else {}
+            validation.check_properties(props, activity=aggregated, limits=self.limits)
+            if aggregated:
+                window = window_start(edge.time, self.window)  # type: ignore[arg-type]
+                staged = self.edges.get((edge.type, edge.src, edge.dst, window))
+                for name in SUMMED_PROPERTIES:
+                    if name in counted:
+                        validation.check_sum(name, (staged.sums.get(name, 0) if staged else 0) + counted[name])
+        except validation.PropertyError as exc:
+            raise validation.PropertyError(
+                f"{exc} (in the {edge.type} relationship {_name(edge.src.uid)} -> {_name(edge.dst.uid)})"
+            ) from None
+        return props, counted
+
+    def _add_node(self, label: str, uid: str, props: dict[str, Any] | None, seen: datetime | None) -> StagedNode:
+        key = (label, uid)
+        node = self.nodes.get(key)
+        if node is None:
+            node = self.nodes[key] = StagedNode(label, uid)
+        if props:
+            node.props.update(props)
+        node.observe(seen)
+        return node
+
+    def _add_edge(self, edge: Edge, props: dict[str, Any], counted: dict[str, Any]) -> None:
+        """Stage an edge already checked by :meth:`_checked_edge` (``props`` cleaned, ``counted`` apart)."""
+        self._add_node(edge.src.label, edge.src.uid, None, edge.time)
+        self._add_node(edge.dst.label, edge.dst.uid, None, edge.time)
+        aggregated = schema.relation(edge.type).aggregated
         window = window_start(edge.time, self.window) if aggregated and edge.time else None
         key = (edge.type, edge.src, edge.dst, window)
         staged = self.edges.get(key)
@@ -169,21 +243,20 @@ class Staging:
                 staged.last_seen = edge.time
             if edge.action and len(staged.actions) < MAX_ACTIONS_PER_EDGE:
                 staged.actions[edge.action] = None
-            props = dict(edge.props) if edge.props else {}
-            if props.pop("failed", False) is True:
+            if counted.get("failed") is True:
                 staged.sums["failed"] = staged.sums.get("failed", 0) + 1
                 share["failed"] = share.get("failed", 0) + 1
             for name in SUMMED_PROPERTIES:
-                value = props.pop(name, None)
-                if isinstance(value, int | float) and not isinstance(value, bool):
+                value = counted.get(name)
+                if value is not None:
                     staged.sums[name] = staged.sums.get(name, 0) + value
                     share[name] = share.get(name, 0) + value
             if props:
-                staged.props.update(clean_properties(props))
+                staged.props.update(props)
         else:
             staged.count = 1
-            if edge.props:
-                staged.props.update(clean_properties(edge.props))
+            if props:
+                staged.props.update(props)
             if edge.time is not None:
                 if staged.first_seen is None or edge.time < staged.first_seen:
                     staged.first_seen = edge.time
