@@ -15,6 +15,7 @@ import orjson
 
 from gnnsec.ingest import uids
 from gnnsec.ingest.base import Node
+from gnnsec.ingest.validation import safe_excerpt
 
 # RFC 1918, loopback, link-local, unspecified and IPv6 unique-local addresses are "not public";
 # documentation ranges (203.0.113.0/24 …) count as public on purpose: fixtures and attack
@@ -109,8 +110,9 @@ def first_json_line(text: str) -> dict[str, Any] | None:
 
 
 def excerpt(record: Any, size: int = 200) -> str:
-    """A short JSON rendering of a record for a :class:`BadRecord`."""
+    """A short JSON rendering of a record for a :class:`BadRecord`; past orjson's depth limit (or for
+    what JSON cannot hold) a depth-bounded repr, so a hostile record never raises ``RecursionError``."""
     try:
-        return orjson.dumps(record).decode()[:size]
+        return orjson.dumps(record)[: size * 4].decode("utf-8", "replace")[:size]
     except TypeError:
-        return repr(record)[:size]
+        return safe_excerpt(record, size)

@@ -37,6 +37,7 @@ from gnnsec.ingest.aws_common import (
 )
 from gnnsec.ingest.base import AdapterError, BadRecord, Edge, Node, NodeRef, Record, head
 from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest.validation import safe_excerpt
 
 DETAIL_KEYS = ("UserDetailList", "RoleDetailList", "GroupDetailList")
 ADMIN_POLICY_ARNS = frozenset({"arn:aws:iam::aws:policy/AdministratorAccess"})
@@ -118,7 +119,7 @@ class AwsIamAdapter:
         for where, user in users:
             ref = _principal_ref("User", user, account)
             if ref is None:
-                yield BadRecord(where, "user without UserName/Arn", repr(user)[:200])
+                yield BadRecord(where, "user without UserName/Arn", safe_excerpt(user, 200))
                 continue
             own_account = _account_of(ref, account)
             member_of = [g for g in as_list(user.get("GroupList")) if isinstance(g, str)]
@@ -152,7 +153,7 @@ class AwsIamAdapter:
         for where, role in roles:
             ref = _principal_ref("Role", role, account)
             if ref is None:
-                yield BadRecord(where, "role without RoleName/Arn", repr(role)[:200])
+                yield BadRecord(where, "role without RoleName/Arn", safe_excerpt(role, 200))
                 continue
             own_account = _account_of(ref, account)
             sources = _inline(role.get("RolePolicyList")) + _attached(role.get("AttachedManagedPolicies"), policies)

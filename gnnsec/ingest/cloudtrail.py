@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gnnsec.ingest import uids
+from gnnsec.ingest._common import excerpt
 from gnnsec.ingest.aws_common import (
     CLOUD,
     account_ref,
@@ -39,6 +40,7 @@ from gnnsec.ingest.aws_common import (
 )
 from gnnsec.ingest.base import BadRecord, Edge, Node, NodeRef, Record, head
 from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest.validation import safe_excerpt
 
 ASSUME_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetFederationToken"})
 VM_EVENTS: dict[str, str] = {
@@ -85,7 +87,7 @@ class CloudTrailAdapter:
                 yield item
                 continue
             where, record = item
-            yield from mapper.map(where, record)
+            yield from mapper.map_safely(where, record)
         yield from mapper.flush()
 
 
@@ -154,6 +156,18 @@ class _EventMapper:
 
     # ---- one event ------------------------------------------------------------------------
 
+    def map_safely(self, where: str, record: dict[str, Any]) -> list[Record]:
+        """:meth:`map`, with a field of an unexpected type (a number where CloudTrail writes a string, a
+        list where it writes an object) a bad record naming the event instead of a traceback. The nodes a
+        failed event had registered are forgotten, so a later event emits them again."""
+        known = len(self.nodes)
+        try:
+            return self.map(where, record)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            for ref in list(self.nodes)[known:]:
+                del self.nodes[ref]
+            return [BadRecord(where, f"a CloudTrail field has an unexpected type ({exc})", _excerpt(record))]
+
     def map(self, where: str, record: dict[str, Any]) -> list[Record]:
         if "eventName" not in record and isinstance(record.get("log"), dict):
             # Panther's labelled samples wrap the event: {"log_types": [...], "log": {...}}.
@@ -175,9 +189,13 @@ class _EventMapper:
         except (ValueError, TypeError, OverflowError):
             return [BadRecord(where, f"unreadable eventTime {raw_time!r}", _excerpt(record))]
         source = record.get("eventSource") or ""
-        short, action, kind = self._verb(source, name)
         region = record.get("awsRegion") or ""
         recipient = record.get("recipientAccountId") or identity.get("accountId") or ""
+        for field, value in (("eventSource", source), ("awsRegion", region), ("recipientAccountId", recipient)):
+            if not isinstance(value, str):
+                return [BadRecord(where, f"CloudTrail {field} must be a string, found {type(value).__name__} "
+                                  f"{safe_excerpt(value, 40)}", _excerpt(record))]
+        short, action, kind = self._verb(source, name)
         params = record.get("requestParameters")
         if not isinstance(params, dict):
             params = {}
@@ -347,9 +365,7 @@ def _classify(short: str, name: str) -> str:
 
 
 def _excerpt(record: dict[str, Any]) -> str:
-    import orjson
-
-    return orjson.dumps(record)[:200].decode("utf-8", "replace")
+    return excerpt(record)
 
 
 def _instance_ids(params: dict[str, Any], response: Any) -> list[str]:

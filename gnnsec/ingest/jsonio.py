@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from gnnsec.ingest.base import AdapterError, BadRecord, head, open_text
+from gnnsec.ingest.validation import safe_excerpt
 from gnnsec.times import parse_time as parse_time  # re-exported: adapters read times through jsonio
 
 ENVELOPE_KEYS: tuple[str, ...] = ("Records", "records", "value", "items", "entries", "events")
@@ -60,7 +61,7 @@ def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS
         if isinstance(item, dict):
             yield where, item
         else:
-            yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", repr(item)[:200])
+            yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", safe_excerpt(item, 200))
 
 
 def _looks_like_json_lines(path: Path) -> bool:

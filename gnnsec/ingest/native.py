@@ -2,8 +2,9 @@
 
 One JSON object per line, either a node or a relationship (see ``docs/native-format.md``).
 Nothing is guessed: a label or relationship type the master schema does not know, a pair the
-schema does not allow, or a property Neo4j cannot store becomes a :class:`BadRecord` naming the
-line and the offending value, so the pipeline counts it instead of dropping it silently.
+schema does not allow, a property Neo4j cannot store or gnnsec reserves (see
+:mod:`gnnsec.ingest.validation`) becomes a :class:`BadRecord` naming the line and the offending
+value, so the pipeline counts it instead of dropping it silently.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gnnsec import schema
+from gnnsec.ingest import validation
 from gnnsec.ingest._common import excerpt, first_json_line
 from gnnsec.ingest.base import BadRecord, Edge, Node, NodeRef, Record, head
 from gnnsec.ingest.jsonio import iter_json_records, parse_time
@@ -83,7 +85,7 @@ def _edge(record: Mapping[str, Any]) -> Edge:
         raise NativeRecordError(f"'action' must be a string, found {type(action).__name__}")
     if schema.relation(rel_type).aggregated and time is None:
         raise NativeRecordError(f"{rel_type} is an activity relationship and needs a 'time'")
-    return Edge(rel_type, src, dst, _props(record.get("props")), time, action)
+    return Edge(rel_type, src, dst, _props(record.get("props"), schema.relation(rel_type).aggregated), time, action)
 
 
 def _label(value: Any, field: str) -> str:
@@ -95,7 +97,10 @@ def _label(value: Any, field: str) -> str:
 def _uid(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise NativeRecordError(f"'{field}' must be a non-empty string")
-    return value
+    try:
+        return validation.check_uid(value, "node")
+    except validation.PropertyError as exc:
+        raise NativeRecordError(f"'{field}': {exc}") from None
 
 
 def _ref(value: Any, field: str) -> NodeRef:
@@ -113,19 +118,32 @@ def _time(value: Any, field: str) -> datetime | None:
         raise NativeRecordError(f"'{field}': {exc}") from None
 
 
-def _props(value: Any) -> dict[str, Any]:
-    """Properties Neo4j can store; null values are treated as absent."""
+def _props(value: Any, activity: bool = False) -> dict[str, Any]:
+    """Properties Neo4j can store; null values are treated as absent.
+
+    Checked here with staging's validators (:mod:`gnnsec.ingest.validation`), so a bad one names its line;
+    ``activity``: the props of an activity event, where ``failed``/``bytes``/``packets`` are counted."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise NativeRecordError(f"'props' must be an object, found {type(value).__name__}")
     props: dict[str, Any] = {}
-    for key, item in value.items():
-        if item is None:
-            continue
-        if key in ("uid", "first_seen", "last_seen"):
-            raise NativeRecordError(f"property {key!r} is managed by gnnsec and cannot be set")
-        props[key] = _storable(key, item)
+    try:
+        for key, item in value.items():
+            if item is None:
+                continue
+            validation.check_key(key)
+            if activity and key in validation.COUNTED_PROPERTIES:
+                validation.check_counted(key, item)
+                props[key] = item
+                continue
+            reason = validation.reserved_reason(key, activity=activity)
+            if reason is not None:
+                raise NativeRecordError(reason)
+            props[key] = _storable(key, item)
+            validation.check_value(key, props[key])
+    except validation.PropertyError as exc:
+        raise NativeRecordError(str(exc)) from None
     return props
 
 

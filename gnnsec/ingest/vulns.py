@@ -22,6 +22,7 @@ from gnnsec.ingest import uids
 from gnnsec.ingest._common import as_str, clean_props, get_path
 from gnnsec.ingest.base import AdapterError, BadRecord, Edge, Node, Record, head, open_text
 from gnnsec.ingest.jsonio import parse_time
+from gnnsec.ingest.validation import safe_excerpt
 
 IMAGE_TYPES = frozenset({"container_image", "image", "docker", "oci", "registry", "podman"})
 HOST_TYPES = frozenset({"vm", "filesystem", "rootfs", "directory", "dir", "file", "host"})
@@ -152,21 +153,35 @@ def _trivy(report: Mapping[str, Any]) -> Iterator[Record]:
         yield artifact
         return
     findings: dict[str, _Finding] = {}
-    for r_index, result in enumerate(report.get("Results") or []):
+    results = report.get("Results") or []
+    if not isinstance(results, list):
+        yield BadRecord("Results", f"'Results' must be a list, found {type(results).__name__}")
+        return
+    for r_index, result in enumerate(results):
         if not isinstance(result, Mapping):
             yield BadRecord(f"Results[{r_index}]", "expected a JSON object")
             continue
-        for v_index, vuln in enumerate(result.get("Vulnerabilities") or []):
+        vulns = result.get("Vulnerabilities") or []
+        if not isinstance(vulns, list):
+            yield BadRecord(f"Results[{r_index}].Vulnerabilities",
+                            f"'Vulnerabilities' must be a list, found {type(vulns).__name__}")
+            continue
+        for v_index, vuln in enumerate(vulns):
             where = f"Results[{r_index}].Vulnerabilities[{v_index}]"
             vuln_id = as_str(vuln.get("VulnerabilityID")) if isinstance(vuln, Mapping) else None
             package = as_str(vuln.get("PkgName")) if isinstance(vuln, Mapping) else None
             if vuln_id is None or package is None:
-                yield BadRecord(where, "a vulnerability without VulnerabilityID or PkgName", str(vuln)[:200])
+                yield BadRecord(where, "a vulnerability without VulnerabilityID or PkgName", safe_excerpt(vuln, 200))
+                continue
+            cvss = vuln.get("CVSS") or {}
+            if not isinstance(cvss, Mapping):
+                yield BadRecord(where, f"'CVSS' must be an object of scores by source, found {type(cvss).__name__}",
+                                safe_excerpt(vuln, 200))
                 continue
             scores = [
                 float(source["V3Score"])
-                for source in (vuln.get("CVSS") or {}).values()
-                if isinstance(source, Mapping) and isinstance(source.get("V3Score"), int | float)
+                for source in cvss.values()
+                if isinstance(source, Mapping) and _is_score(source.get("V3Score"))
             ]
             title = as_str(vuln.get("Title")) or (as_str(vuln.get("Description")) or "")[:200] or None
             installed = as_str(vuln.get("InstalledVersion")) or "unknown"
@@ -180,12 +195,21 @@ def _trivy(report: Mapping[str, Any]) -> Iterator[Record]:
     yield from _records(artifact, findings)
 
 
+def _is_score(value: Any) -> bool:
+    """A CVSS score as a number (not a bool, and finite: ``1e999`` would be infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 10
+
+
 def _grype_cvss(vuln: Mapping[str, Any]) -> list[float]:
+    """The CVSS v3 base scores of a Grype vulnerability; ``ValueError`` when ``cvss`` is not a list."""
+    entries = vuln.get("cvss") or []
+    if not isinstance(entries, list):
+        raise ValueError(f"'cvss' must be a list of scores, found {type(entries).__name__}")
     scores = []
-    for entry in vuln.get("cvss") or []:
+    for entry in entries:
         if isinstance(entry, Mapping) and str(entry.get("version", "")).startswith("3"):
             score = get_path(entry, "metrics", "baseScore")
-            if isinstance(score, int | float):
+            if _is_score(score):
                 scores.append(float(score))
     return scores
 
@@ -207,19 +231,31 @@ def _grype(report: Mapping[str, Any]) -> Iterator[Record]:
         yield artifact
         return
     findings: dict[str, _Finding] = {}
-    for index, match in enumerate(report.get("matches") or []):
+    matches = report.get("matches") or []
+    if not isinstance(matches, list):
+        yield BadRecord("matches", f"'matches' must be a list, found {type(matches).__name__}")
+        return
+    for index, match in enumerate(matches):
         where = f"matches[{index}]"
         vuln = get_path(match, "vulnerability")
         package = as_str(get_path(match, "artifact", "name"))
         if not isinstance(vuln, Mapping) or as_str(vuln.get("id")) is None or package is None:
-            yield BadRecord(where, "a match without vulnerability.id or artifact.name", str(match)[:200])
+            yield BadRecord(where, "a match without vulnerability.id or artifact.name", safe_excerpt(match, 200))
             continue
         vuln_id = str(vuln["id"]).strip()
-        scores = _grype_cvss(vuln)
-        for related in match.get("relatedVulnerabilities") or []:
-            if isinstance(related, Mapping):
-                scores += _grype_cvss(related)
-        fixes = [v for v in get_path(vuln, "fix", "versions") or [] if isinstance(v, str)]
+        related_list = match.get("relatedVulnerabilities") or []
+        fix_versions = get_path(vuln, "fix", "versions") or []
+        try:
+            if not isinstance(related_list, list) or not isinstance(fix_versions, list):
+                raise ValueError("'relatedVulnerabilities' and 'fix.versions' must be lists")
+            scores = _grype_cvss(vuln)
+            for related in related_list:
+                if isinstance(related, Mapping):
+                    scores += _grype_cvss(related)
+        except ValueError as exc:
+            yield BadRecord(where, str(exc), safe_excerpt(match, 200))
+            continue
+        fixes = [v for v in fix_versions if isinstance(v, str)]
         version = as_str(get_path(match, "artifact", "version")) or "unknown"
         findings.setdefault(vuln_id.upper(), _Finding()).add(
             as_str(vuln.get("severity")),
