@@ -160,11 +160,13 @@ class Staging:
     def _checked_node(self, node: Node) -> dict[str, Any]:
         """The node's storable properties; raises if anything about it would fail on write."""
         try:
-            schema.label_id(node.label)
-            validation.check_uid(node.uid, node.label, self.limits)
+            if (node.label, node.uid) not in self.nodes:  # a staged node's label and uid were checked already
+                schema.label_id(node.label)
+                validation.check_uid(node.uid, node.label, self.limits)
             validation.check_time(node.seen, "'seen'")
             props = clean_properties(node.props) if node.props else {}
-            validation.check_properties(props, limits=self.limits)
+            if props:
+                validation.check_properties(props, limits=self.limits)
         except validation.PropertyError as exc:
             raise validation.PropertyError(f"{exc} (in the {node.label} node {_name(node.uid)})") from None
         return props
@@ -180,7 +182,8 @@ class Staging:
             )
         try:
             for ref in (edge.src, edge.dst):
-                validation.check_uid(ref.uid, ref.label, self.limits)
+                if (ref.label, ref.uid) not in self.nodes:  # a staged node's uid was checked already
+                    validation.check_uid(ref.uid, ref.label, self.limits)
             validation.check_time(edge.time, "the event time")
             if edge.action is not None:
                 if not isinstance(edge.action, str):
@@ -195,8 +198,9 @@ class Staging:
                         validation.check_counted(name, value)
                         counted[name] = value
             props = clean_properties(raw) if raw else {}
-            validation.check_properties(props, activity=aggregated, limits=self.limits)
-            if aggregated:
+            if props:
+                validation.check_properties(props, activity=aggregated, limits=self.limits)
+            if aggregated and counted:
                 window = window_start(edge.time, self.window)  # type: ignore[arg-type]
                 staged = self.edges.get((edge.type, edge.src, edge.dst, window))
                 for name in SUMMED_PROPERTIES:

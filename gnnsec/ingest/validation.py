@@ -42,6 +42,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from gnnsec import schema
+from gnnsec.times import EARLIEST, LATEST
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -127,16 +128,17 @@ def check_uid(uid: object, label: str, limits: Limits = DEFAULT_LIMITS) -> str:
 def check_time(moment: object, what: str) -> datetime | None:
     """An event or sighting time must be an aware datetime that the driver and ``datetime`` arithmetic can
     handle: within 1970..2200 UTC, the range :func:`gnnsec.times.parse_time` accepts."""
-    from gnnsec.times import EARLIEST, LATEST
-
     if moment is None:
         return None
     if not isinstance(moment, datetime):
         raise PropertyError(f"{what} must be a datetime, found {type(moment).__name__}")
-    try:
-        utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    except OverflowError:
-        utc = None
+    if moment.tzinfo is UTC:  # the common case (parse_time's): no conversion needed
+        utc: datetime | None = moment
+    else:
+        try:
+            utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        except OverflowError:
+            utc = None
     if utc is None or not EARLIEST <= utc < LATEST:
         raise PropertyError(f"{what} {moment.isoformat()} is out of range (must be between 1970 and 2200 UTC)")
     return moment
@@ -201,11 +203,21 @@ def check_properties(props: Mapping[str, Any], *, activity: bool = False, limits
     ``activity``: the properties of an activity or threat event, where ``failed``/``bytes``/``packets``
     have been taken out by staging already (see :func:`check_counted`)."""
     for key, value in props.items():
-        check_key(key, limits)
-        reason = reserved_reason(key, activity=activity)
-        if reason is not None:
-            raise PropertyError(reason)
+        known = (key, activity, limits.max_key_chars)
+        if known not in _GOOD_NAMES:
+            check_key(key, limits)
+            reason = reserved_reason(key, activity=activity)
+            if reason is not None:
+                raise PropertyError(reason)
+            if len(_GOOD_NAMES) >= 10_000:
+                _GOOD_NAMES.clear()
+            _GOOD_NAMES.add(known)
         check_value(key, value, limits)
+
+
+_GOOD_NAMES: set[tuple[str, bool, int]] = set()
+"""Names already accepted: sources repeat a handful of names millions of times (bounded, so a file of
+random names cannot grow it without limit)."""
 
 
 def check_counted(name: str, value: Any) -> None:
