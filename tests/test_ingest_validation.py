@@ -453,3 +453,22 @@ def test_with_skip_bad_the_hostile_record_is_quarantined_counted_and_never_writt
     again = run(neo4j_settings, "ingest", source, "--skip-bad", "--quarantine", str(quarantine), str(path))
     assert again.exit_code == 0
     assert graph_state(clean_db, ignore=("last_ingested",)) == loaded  # re-ingesting adds no duplicate
+
+
+@pytest.mark.integration
+def test_flow_volumes_summed_across_separate_ingests_saturate_instead_of_overflowing(
+    clean_db: Any, neo4j_settings: Any, tmp_path: Path
+) -> None:
+    """Each file's share is within int64, so staging accepts both; the loader adds them up in Cypher, where
+    an overflow would fail the second load after its first transaction. It saturates at the int64 maximum."""
+    header = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end " \
+             "action log-status"
+    line = "2 123456789012 eni-0a1 10.0.1.10 172.31.5.9 35000 5432 6 1 {bytes} 1714557600 1714557660 ACCEPT OK"
+    for name, volume in (("first.log", INT64_MAX - 10), ("second.log", INT64_MAX - 11)):  # two batches
+        (tmp_path / name).write_text(f"{header}\n{line.format(bytes=volume)}\n")
+        result = run(neo4j_settings, "ingest", "flows", str(tmp_path / name))
+        assert result.exit_code == 0, result.output
+    rows, _, _ = clean_db.execute_query("MATCH ()-[r]->() WHERE r.bytes IS NOT NULL RETURN r.bytes AS b, "
+                                        "r.batch_bytes AS shares")
+    assert [r["b"] for r in rows] == [INT64_MAX]
+    assert rows[0]["shares"] == [INT64_MAX - 10, INT64_MAX - 11]

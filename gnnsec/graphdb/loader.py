@@ -105,6 +105,9 @@ SET r += row.props
 """
 
 
+INT64_MAX = 2**63 - 1
+
+
 def summed_properties(rel_type: str) -> tuple[str, ...]:
     """Per-window sums kept on an activity relationship: ``count`` and ``failed`` (events that were
     denied or errored), plus flow volumes on flows."""
@@ -125,7 +128,13 @@ def activity_relationship_query(source_label: str, rel_type: str, target_label: 
         f"head([c IN row.contrib WHERE c.batch = batches[i] | coalesce(c.{p}, 0)]), r.batch_{p}[i], 0)]"
         for p in summed
     )
-    totals = ",\n    ".join(f"r.{p} = reduce(total = 0, c IN r.batch_{p} | total + c)" for p in summed)
+    # Shares are non-negative and each within int64 (staging checks), but files add up across ingests:
+    # saturate at the int64 maximum rather than let Neo4j raise an overflow mid-load.
+    totals = ",\n    ".join(
+        f"r.{p} = reduce(total = 0, c IN r.batch_{p} | "
+        f"CASE WHEN total > {INT64_MAX} - c THEN {INT64_MAX} ELSE total + c END)"
+        for p in summed
+    )
     return f"""
 {_unwind_rows("first_seen", "last_seen", "window")}
 MATCH (a:{source_label} {{uid: row.src}})
