@@ -76,6 +76,12 @@ def test_each_day_against_its_history_and_other_days_untouched(clean_db: neo4j.D
     earlier = last - timedelta(days=1)
     score_windows(driver, [earlier], floor=0.0)
     before = _runs(driver)
+    # The run says how much history calibrated it; days 1..4 before the last are usable, day 0 opens it.
+    records, _, _ = driver.execute_query(
+        "MATCH (r:ScoringRun) RETURN r.reference_days AS d, r.thin_history AS thin ORDER BY r.window_start")
+    assert [(r["d"], r["thin"]) for r in records] == [(DAYS - 3, False), (DAYS - 2, False)]
+    [first] = score_windows(driver, [DAY0 + timedelta(days=3)], write=False)  # days 1 and 2: thin
+    assert (first.run.extra["reference_days"], first.run.extra["thin_history"]) == (2, True)
     assert [w for w, _ in before] == [earlier, last]
     records, _, _ = driver.execute_query("MATCH (u:User {uid: 'u0'}) RETURN u.score_window AS w, u.anomalous AS a")
     assert records[0]["w"].to_native() == last and records[0]["a"]  # the older window never overwrites the latest
