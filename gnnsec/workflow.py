@@ -416,10 +416,6 @@ def score_windows(
             )
         current = features.select(now_rows)
         say(f"{window.date()}: {current.num_pairs:,} active entities against {reference.num_pairs:,} past pairs")
-        if warm.size < config.settled_reference_windows:
-            say(f"{window.date()}: thin history ({warm.size} usable day(s) of reference, "
-                f"{config.settled_reference_windows} or more settle the calibration): expect more false "
-                "positives than the 1 % a settled day gives")
         pairs, scored_on, neighbour = PairDetector(snapshot, config).fit(reference).score(current)
         ranks = rank_within(current.label, pairs.score, pairs.raw)
         explainer = PairExplainer(snapshot, scored_on, neighbour)
@@ -449,8 +445,7 @@ def score_windows(
             nodes_scored=current.num_pairs, edges_scored=len(edge_scores),
             anomalous_nodes=int(pairs.anomalous.sum()), clouds=list(clouds), accounts=list(accounts),
             extra={"reference_pairs": reference.num_pairs, "history_days": history_days,
-                   "reference_days": int(warm.size),
-                   "thin_history": bool(warm.size < config.settled_reference_windows)},
+                   "reference_days": int(warm.size)},
         )
         if write:
             say(f"{window.date()}: writing scores")

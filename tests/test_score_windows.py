@@ -62,9 +62,9 @@ def test_each_day_against_its_history_and_other_days_untouched(clean_db: neo4j.D
     last = DAY0 + timedelta(days=DAYS - 1)
     now = last + timedelta(days=2)
     # The latest complete unscored day by default; with --all every unscored day that has enough history
-    # (the first observed day opens the history, two more calibrate).
+    # (the first observed day opens the history, three more calibrate).
     assert windows_to_score(driver, None, None, False, now=now) == [last]
-    assert windows_to_score(driver, None, None, True, now=now) == [DAY0 + timedelta(days=d) for d in range(3, DAYS)]
+    assert windows_to_score(driver, None, None, True, now=now) == [DAY0 + timedelta(days=d) for d in range(4, DAYS)]
 
     [attack] = score_windows(driver, [last], floor=0.0)
     top = next(s for s in attack.node_scores if s.label == "User")
@@ -78,10 +78,10 @@ def test_each_day_against_its_history_and_other_days_untouched(clean_db: neo4j.D
     before = _runs(driver)
     # The run says how much history calibrated it; days 1..4 before the last are usable, day 0 opens it.
     records, _, _ = driver.execute_query(
-        "MATCH (r:ScoringRun) RETURN r.reference_days AS d, r.thin_history AS thin ORDER BY r.window_start")
-    assert [(r["d"], r["thin"]) for r in records] == [(DAYS - 3, False), (DAYS - 2, False)]
-    [first] = score_windows(driver, [DAY0 + timedelta(days=3)], write=False)  # days 1 and 2: thin
-    assert (first.run.extra["reference_days"], first.run.extra["thin_history"]) == (2, True)
+        "MATCH (r:ScoringRun) RETURN r.reference_days AS d ORDER BY r.window_start")
+    assert [r["d"] for r in records] == [DAYS - 3, DAYS - 2]
+    with pytest.raises(ValueError, match=r"too little history before .*: 2 usable day"):
+        score_windows(driver, [DAY0 + timedelta(days=3)], write=False)  # days 1 and 2 only
     assert [w for w, _ in before] == [earlier, last]
     records, _, _ = driver.execute_query("MATCH (u:User {uid: 'u0'}) RETURN u.score_window AS w, u.anomalous AS a")
     assert records[0]["w"].to_native() == last and records[0]["a"]  # the older window never overwrites the latest

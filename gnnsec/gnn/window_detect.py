@@ -53,13 +53,11 @@ class TailConfig:
     """Discount each surprise by the entity's own habit of it (``history.own_habit``)."""
     warmup_windows: int = 1
     """Windows at the start of the observed history left out of the reference (everything is new there)."""
-    min_reference_windows: int = 2
-    """Windows of reference a day needs before it can be scored. Measured on a development estate (medium, seed
-    9): a day calibrated on one window flagged 31 % of benign principals, on two 1.0 %, on three 0.2 %."""
-    settled_reference_windows: int = 3
-    """Below this many windows of reference a scored day is announced as thin history: on a fresh benign-only
-    medium estate (seed 113) the first scoreable day, calibrated on two windows, flagged 1.4 % of principals,
-    the next one 0.4 % (the volume columns only appear once an entity has a few past days)."""
+    min_reference_windows: int = 3
+    """Windows of reference a day needs before it can be scored. Measured on the development estate (medium, seed
+    9): a day calibrated on one window flagged 31 % of benign principals; with the current columns, on two 1.3 %
+    (the volume columns only appear once entities have a few past days, so two days of reference have almost
+    none), on three 0.1 %. A fresh benign-only estate (seed 113) agreed: 1.4 % on two, 0.4 % on three."""
 
 
 @dataclass(slots=True)
