@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from gnnsec.cli.common import (
     connection_options,
@@ -23,6 +23,7 @@ from gnnsec.cli.common import (
     is_verbose,
     neo4j_options,
 )
+from gnnsec.cli.output import emit_one, format_option
 from gnnsec.graphdb.errors import GraphDBError
 
 if TYPE_CHECKING:
@@ -121,44 +122,56 @@ def _answers(timeout: float = 5.0) -> bool:
     return True
 
 
+def _tilde(path: Path) -> str:
+    """A path for a person: under the home directory as ``~/…`` (``--format json`` has it in full)."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) and path != home else str(path)
+
+
+STATUS_FIELDS = ("server", "uri_origin", "running", "pid", "version", "bolt_uri", "browser_url", "bolt_port",
+                 "http_port", "user", "database", "data_dir", "log_file")
+"""``gnnsec db status --format json``: always these keys, null where they do not apply (docs/findings.md)."""
+
+
 @db.command()
 @neo4j_options
-def status() -> None:
+@format_option("table (the default, also when piped): one `what  value` line each, never wrapped; "
+               "json/jsonl: one object.")
+def status(fmt: str | None) -> None:
     """Say what runs where: state, pid, version, ports, data dir, URLs. Exits 3 when the server is not running
     (the LSB convention for "program is not running"), so scripts can test it."""
     options = connection_options()
-    table = Table(title="gnnsec Neo4j", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    fields: dict[str, object] = dict.fromkeys(STATUS_FIELDS)
+    fields.update(user=options.user or "neo4j", database=options.database or "neo4j")
     if options.uri:
-        table.add_row("server", f"external ({options.uri_origin})")
-        table.add_row("Bolt", options.uri)
-        table.add_row("user", options.user or "neo4j")
-        table.add_row("database", options.database or "neo4j")
-        answers = _answers()
-        table.add_row("answers", "yes" if answers else "no")
-        console.print(table)
-        if not answers:
-            raise SystemExit(NOT_RUNNING)
-        return
-    server = _server()
-    try:
-        info = server.status()
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
-    table.add_row("state", "[green]running[/green]" if info.running else "[red]stopped[/red]")
-    table.add_row("pid", str(info.pid) if info.pid else "-")
-    table.add_row("version", info.version or ("unknown" if info.running else "-"))
-    table.add_row("Bolt", info.bolt_uri)
-    table.add_row("Browser", info.browser_url)
-    table.add_row("ports", f"bolt {info.bolt_port}, http {info.http_port}")
-    if is_verbose():
-        table.add_row("user", options.user or "neo4j")
-        table.add_row("database", options.database or "neo4j")
-    table.add_row("data dir", str(info.data_dir))
-    table.add_row("log", str(info.log_file))
-    console.print(table)
-    if not info.running:
+        fields.update(server="external", uri_origin=options.uri_origin, bolt_uri=options.uri, running=_answers())
+        lines = [("server", f"external ({options.uri_origin})"), ("Bolt", options.uri), ("user", fields["user"]),
+                 ("database", fields["database"]), ("answers", "yes" if fields["running"] else "no")]
+    else:
+        server = _server()
+        try:
+            info = server.status()
+        except GraphDBError as exc:
+            raise click.ClickException(str(exc)) from None
+        fields.update(server="local", running=bool(info.running), pid=info.pid or None, version=info.version,
+                      bolt_uri=info.bolt_uri, browser_url=info.browser_url, bolt_port=info.bolt_port,
+                      http_port=info.http_port, data_dir=str(info.data_dir), log_file=str(info.log_file))
+        lines = [("state", "running" if info.running else "stopped"), ("pid", str(info.pid) if info.pid else "-"),
+                 ("version", info.version or ("unknown" if info.running else "-")), ("Bolt", info.bolt_uri),
+                 ("Browser", info.browser_url), ("ports", f"bolt {info.bolt_port}, http {info.http_port}")]
+        if is_verbose():
+            lines += [("user", fields["user"]), ("database", fields["database"])]
+        lines += [("data dir", _tilde(info.data_dir)), ("log", _tilde(info.log_file))]
+    fmt = fmt or "table"  # plain lines that never wrap are as good for a pipe as for a person
+    if fmt != "table":
+        emit_one(fields, fmt, columns=STATUS_FIELDS)
+    else:
+        width = max(len(name) for name, _ in lines)
+        console.print(Text("gnnsec Neo4j", style="bold"))
+        for name, value in lines:
+            style = "" if name != "state" and name != "answers" else "green" if fields["running"] else "red"
+            console.print(Text.assemble((f"{name:<{width}}", "bold"), "  ", (str(value), style)))
+    if not fields["running"]:
         raise SystemExit(NOT_RUNNING)
 
 

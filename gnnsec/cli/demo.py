@@ -162,11 +162,11 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
                                     progress=update)
         timings["score"] = time.perf_counter() - began
 
-    from gnnsec.cli.score import findings_table
+    from gnnsec.cli.score import print_findings
 
     for scored in results:
         day = scored.run.window_start.date() if scored.run.window_start else "?"
-        console.print(findings_table(scored.node_scores, 10, title=f"{day}: top 10 of {scored.run.nodes_scored:,}"))
+        print_findings(scored.node_scores, 10, title=f"{day}: top 10 of {scored.run.nodes_scored:,}")
     by_day = {str(r.run.window_start.date()): r for r in results if r.run.window_start}
     table = Table(title="Each campaign on the day it acts: its best entity's rank within that entity's label "
                   "(labels were never used)")

@@ -7,7 +7,7 @@ import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,7 @@ from gnnsec.cli.common import (
     neo4j_options,
     threads_option,
 )
+from gnnsec.cli.output import choose_format, emit, format_option
 
 if TYPE_CHECKING:
     from gnnsec.config import Neo4jSettings
@@ -54,15 +55,16 @@ def _csv(value: str) -> tuple[str, ...]:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results directory. Default: results/eval-<time>/.")
 @threads_option
+@format_option("json/jsonl/csv: one object (line) per row of the results table, notes on stderr.")
 def evaluate(data: str, labels: Path | None, models: str, split: str, time_fraction: float,
              holdout_campaign: str | None, folds: int, seeds: int, epochs: int, mode: str, relations: str,
-             hidden_dim: int, out: Path | None) -> None:
+             hidden_dim: int, out: Path | None, fmt: str | None) -> None:
     """Evaluate GNNs and baselines on labelled data; table on the terminal, Markdown/JSON/PR curves in --out."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gnnsec.evaluate.data import EvalDataError, is_database, load_eval_data
-    from gnnsec.evaluate.report import aggregate, rich_table, write_outputs
+    from gnnsec.evaluate.report import aggregate, write_outputs
     from gnnsec.evaluate.runner import RELATION_SUBSETS, EvalConfig, run_evaluation
     from gnnsec.workflow import configure_cpu_threads
 
@@ -83,8 +85,9 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
     configure_cpu_threads()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out or Path("results") / f"eval-{stamp}"
+    fmt = choose_format(fmt)
     if split == "history":
-        _history(data, labels, models, time_fraction, seeds, epochs, mode, out, settings)
+        _history(data, labels, models, time_fraction, seeds, epochs, mode, out, settings, fmt)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -112,14 +115,24 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
         "labels/activity.csv (GNN rows only).",
     ]
     paths = write_outputs(records, out, command, dataclasses.asdict(config), notes)
-    console.print(rich_table(aggregate(records), title=f"gnnsec eval ({split} split)"))
+    _print_results(aggregate(records), f"gnnsec eval ({split} split)", fmt, console, err)
     for note in notes:
-        console.print(note, style="dim")
-    console.print(f"Written: {', '.join(str(p) for p in paths.values())}")
+        (console if fmt == "table" else err).print(note, style="dim")
+    (console if fmt == "table" else err).print(f"Written: {', '.join(str(p) for p in paths.values())}")
+
+
+def _print_results(rows: list[dict[str, Any]], title: str, fmt: str, console: Any, err: Any) -> None:
+    """The results table: rich on the console, or its rows as json/jsonl/csv on stdout (the rest on stderr)."""
+    from gnnsec.evaluate.report import flat_rows, rich_table
+
+    if fmt == "table":
+        console.print(rich_table(rows, title=title))
+    else:
+        emit(flat_rows(rows), fmt)
 
 
 def _history(data: str, labels: Path | None, models: str, time_fraction: float, seeds: int, epochs: int, mode: str,
-             out: Path, settings: Neo4jSettings | None = None) -> None:
+             out: Path, settings: Neo4jSettings | None = None, fmt: str = "table") -> None:
     """``--split history`` over one or more estates: the table, per-campaign ranks and the false-positive rate."""
     import json
 
@@ -128,7 +141,7 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
 
     from gnnsec.evaluate.data import EvalDataError, load_eval_data
     from gnnsec.evaluate.history_eval import DEFAULT_MODELS, HistoryEvalConfig, run_history_evaluation
-    from gnnsec.evaluate.report import aggregate, rich_table, write_outputs
+    from gnnsec.evaluate.report import aggregate, write_outputs
 
     console = Console(width=max(Console().width, 200))
     err = Console(stderr=True, quiet=is_quiet())
@@ -158,7 +171,13 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
         "0.99 quantile of their scores on held-out training pairs. Mean ± std over estates and seeds.",
     ]
     paths = write_outputs(records, out, command, dataclasses.asdict(config), notes)
-    console.print(rich_table(aggregate(records), title="gnnsec eval (history split)"))
+    _print_results(aggregate(records), "gnnsec eval (history split)", fmt, console, err)
+    extra = out / "history.json"
+    extra.write_text(json.dumps({"ranks": [dict(estate=e, **dataclasses.asdict(r)) for e, r in ranks],
+                                 "false_positive_rate": fpr}, indent=2), encoding="utf-8")
+    if fmt != "table":  # the ranks and false-positive rates are in history.json
+        err.print(f"Written: {', '.join(str(p) for p in paths.values())}, {extra}")
+        return
     table = Table(title="Best rank of each campaign's entities within their label, on each day it acts")
     for column in ("estate", "model", "campaign", "day", "label", "rank", "uid"):
         table.add_column(column, overflow="fold")
@@ -174,7 +193,4 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
         for model, days in per_model.items():
             fp.add_row(estate, model, ", ".join(f"{d} {v:.2%}" for d, v in days.items()))
     console.print(fp)
-    extra = out / "history.json"
-    extra.write_text(json.dumps({"ranks": [dict(estate=e, **dataclasses.asdict(r)) for e, r in ranks],
-                                 "false_positive_rate": fpr}, indent=2), encoding="utf-8")
     console.print(f"Written: {', '.join(str(p) for p in paths.values())}, {extra}")

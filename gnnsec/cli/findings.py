@@ -8,12 +8,16 @@ from datetime import datetime
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from gnnsec import __version__
-from gnnsec.cli.common import connected, console, display_name, neo4j_options, window_filter
+from gnnsec.cli.common import connected, neo4j_options, window_filter
+from gnnsec.cli.output import choose_format, emit, format_option, print_table, short_name, short_text
 
-FORMATS = ("table", "json", "jsonl", "ocsf")
+FORMATS = ("table", "json", "jsonl", "csv", "ocsf")
+FIELDS = ("uid", "label", "name", "cloud", "account", "region", "window_start", "window_end", "score", "raw", "rank",
+          "anomalous", "threshold", "calibration", "reasons", "evidence", "run_id", "model_id", "scored_at")
+"""The JSON fields of a finding, in the order of the CSV header (docs/findings.md)."""
 OCSF_VERSION = "1.1.0"
 _SEVERITY = ((0.999, 4, "High"), (0.99, 3, "Medium"), (0.9, 2, "Low"), (0.0, 1, "Informational"))
 
@@ -75,9 +79,7 @@ def to_ocsf(finding: dict[str, Any]) -> dict[str, Any]:
               help="List scores at or above this (default: the entities flagged anomalous).")
 @click.option("--label", "labels", multiple=True, help="Only this label, e.g. User (repeatable).")
 @click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output: table on a terminal, jsonl when piped (default); json, ocsf (OCSF Detection Finding "
-                   "JSON lines).")
+@format_option("ocsf: one OCSF Detection Finding a line.", choices=FORMATS)
 def findings(since: str | None, until: str | None, min_score: float | None, labels: tuple[str, ...], limit: int,
              fmt: str | None) -> None:
     """List what scoring flagged, most unusual first, with reasons and evidence (docs/findings.md)."""
@@ -85,23 +87,20 @@ def findings(since: str | None, until: str | None, min_score: float | None, labe
     from gnnsec.workflow import list_findings
 
     flt = window_filter(since, until)
-    fmt = fmt or ("table" if console.is_terminal else "jsonl")
+    fmt = choose_format(fmt)
     with connected() as (driver, database):
         try:
             rows = list_findings(driver, since=flt.since, until=flt.until, min_score=min_score, labels=labels,
                                  limit=limit, database=database)
         except (ValueError, SchemaError) as exc:
             raise click.ClickException(str(exc)) from exc
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-    elif fmt in ("jsonl", "ocsf"):
+    if fmt == "ocsf":
         for row in rows:
-            click.echo(json.dumps(to_ocsf(row) if fmt == "ocsf" else row, separators=(",", ":")))
+            click.echo(json.dumps(to_ocsf(row), separators=(",", ":")))
+    elif fmt != "table":
+        emit(rows, fmt, columns=FIELDS if fmt == "csv" else None)
     else:
-        table = Table(title=f"{len(rows)} finding(s)")
-        for column in ("day", "label", "uid", "score", "rank", "why"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row((row["window_start"] or "")[:10], row["label"], display_name(row["uid"]),
-                          f"{row['score']:.4f}", str(row["rank"]), "; ".join(row["reasons"][:3]))
-        console.print(table)
+        print_table(f"{len(rows)} finding(s)", ("day", "label", "entity", "score", "rank", "why"),
+                    [[(row["window_start"] or "")[:10], row["label"], short_name(row["uid"]),
+                      Text(f"{row['score']:.4f}", style="bold red" if row["anomalous"] else ""), str(row["rank"]),
+                      short_text("; ".join(row["reasons"][:3]))] for row in rows], right=("score", "rank"))

@@ -2,41 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-from rich.table import Table
 
 from gnnsec.cli.common import connected, console, neo4j_options
+from gnnsec.cli.output import cell, choose_format, emit, format_option, plain, print_table
 from gnnsec.hunts import load_hunts
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list):
-        shown = ", ".join(_cell(v) for v in value[:6])
-        return shown + (f" …(+{len(value) - 6})" if len(value) > 6 else "")
-    return "" if value is None else str(value)
-
-
-def _plain(value: Any) -> Any:
-    """A driver value as JSON: temporal values as ISO-8601 (UTC to the second for date-times), nodes and paths
-    as their properties, lists element by element."""
-    if hasattr(value, "to_native"):
-        native = value.to_native()
-        if hasattr(native, "astimezone") and getattr(native, "tzinfo", None) is not None:
-            from datetime import UTC
-
-            return native.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return native.isoformat() if hasattr(native, "isoformat") else str(native)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if hasattr(value, "items") and hasattr(value, "element_id"):  # a node or relationship
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 @click.command("query")
@@ -45,20 +15,20 @@ def _plain(value: Any) -> Any:
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a hunt parameter.")
 @click.option("--list", "list_hunts", is_flag=True, help="List the hunts and their parameters.")
 @click.option("--show", is_flag=True, help="Print the Cypher instead of running it.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default=None,
-              help="table on a terminal, jsonl when piped (default); times as ISO-8601 UTC to the second.")
+@format_option("A hunt: one object per row, its columns as fields. --list: one object per hunt.")
 def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: bool, fmt: str | None) -> None:
     """Run a canned Cypher hunt over the scored graph."""
     hunts = load_hunts()
     if list_hunts or not name:
-        table = Table(title="Hunts (cypher/hunts/)")
-        table.add_column("name", style="cyan", no_wrap=True)
-        table.add_column("finds")
-        table.add_column("parameters", overflow="fold")  # defaults in full, folded rather than cut
-        for hunt in hunts.values():
-            table.add_row(hunt.name, hunt.description,
-                          ", ".join(f"{p.name}={p.default}" for p in hunt.parameters))
-        console.print(table)
+        fmt = choose_format(fmt)
+        if fmt != "table":
+            emit(({"name": h.name, "description": h.description,
+                   "parameters": [{"name": p.name, "default": p.default, "description": p.description}
+                                  for p in h.parameters]} for h in hunts.values()), fmt)
+            return
+        print_table("Hunts (cypher/hunts/)", ("name", "finds", "parameters"),  # defaults in full, never cut
+                    [[h.name, h.description, ", ".join(f"{p.name}={p.default}" for p in h.parameters)]
+                     for h in hunts.values()])
         return
     if name not in hunts:
         import difflib
@@ -82,22 +52,12 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
         return
     with connected() as (driver, database):
         records, _, keys = driver.execute_query(cypher, values, database_=database)  # type: ignore[attr-defined]
-    fmt = fmt or ("table" if console.is_terminal else "jsonl")
+    fmt = choose_format(fmt)
     if fmt != "table":
-        import json
-
-        rows = [{key: _plain(record[key]) for key in keys} for record in records]
-        if fmt == "json":
-            click.echo(json.dumps(rows, indent=2))
-        else:
-            for row in rows:
-                click.echo(json.dumps(row, separators=(",", ":")))
+        emit(({key: plain(record[key]) for key in keys} for record in records), fmt, columns=keys)
         return
-    table = Table(title=f"{hunt.name}: {len(records)} row(s)")
-    for key in keys:
-        table.add_column(key, overflow="fold")  # uids and ARNs are what analysts copy: never cut them
-    for record in records:
-        table.add_row(*(_cell(record[key]) for key in keys))
-    console.print(table)
+    # Short names in the table (never cut mid-token); the full uids are in --format json.
+    print_table(f"{hunt.name}: {len(records)} row(s)", keys, [[cell(record[key]) for key in keys]
+                                                             for record in records])
     if not records:
         console.print("[dim]No rows. Has `gnnsec score` run on this graph?[/]")

@@ -7,17 +7,28 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
+from rich.text import Text
 
 from gnnsec.cli.common import (
     connected,
     console,
-    display_name,
+    err_console,
     neo4j_options,
     progress,
     threads_option,
     window_filter,
     window_options,
+)
+from gnnsec.cli.output import (
+    choose_format,
+    emit,
+    emit_one,
+    format_option,
+    iso_utc,
+    plain,
+    print_table,
+    short_name,
+    short_text,
 )
 from gnnsec.config import latest_model_path
 from gnnsec.workflow import model_id_of
@@ -39,19 +50,23 @@ PRINCIPAL_LABELS = ("User", "Role", "VM", "Function", "Pod", "Container", "Cloud
 """Who acts: the findings list shows these by default (addresses and resources appear in their reasons)."""
 
 
-def findings_table(node_scores: list[Any], limit: int = 10, title: str | None = None,
-                   labels: tuple[str, ...] | None = PRINCIPAL_LABELS) -> Table:
-    """The top-scored entities of a run with their reasons (ranked by calibrated score, then raw)."""
-    table = Table(title=title or f"Top {limit} findings")
-    for column in ("#", "label", "uid", "score", "rank", "why"):
-        table.add_column(column, overflow="fold")
+def ranked_findings(node_scores: list[Any], limit: int = 10,
+                    labels: tuple[str, ...] | None = PRINCIPAL_LABELS) -> list[Any]:
+    """The ``limit`` top-scored entities of a run among ``labels`` (by calibrated score, then raw)."""
     shown = [s for s in node_scores if labels is None or s.label in labels]
-    ranked = sorted(shown, key=lambda s: (-s.score, -getattr(s, "raw", 0.0)))[:limit]
-    for position, node in enumerate(ranked, start=1):
-        flag = "[bold red]" if node.anomalous else ""
-        table.add_row(str(position), node.label, display_name(node.uid), f"{flag}{node.score:.4f}", str(node.rank),
-                      "; ".join(node.reasons[:3]))
-    return table
+    return sorted(shown, key=lambda s: (-s.score, -getattr(s, "raw", 0.0)))[:limit]
+
+
+def print_findings(node_scores: list[Any], limit: int = 10, title: str | None = None,
+                   labels: tuple[str, ...] | None = PRINCIPAL_LABELS) -> None:
+    """The top-scored entities of a run with their reasons: short names, a table when it fits, else blocks."""
+    rows = []
+    for position, node in enumerate(ranked_findings(node_scores, limit, labels), start=1):
+        score_text = Text(f"{node.score:.4f}", style="bold red" if node.anomalous else "")
+        rows.append([str(position), node.label, short_name(node.uid), score_text, str(node.rank),
+                     short_text("; ".join(node.reasons[:3]))])
+    print_table(title or f"Top {limit} findings", ("#", "label", "entity", "score", "rank", "why"), rows,
+                right=("#", "score", "rank"))
 
 
 @click.command("score")
@@ -73,8 +88,7 @@ def findings_table(node_scores: list[Any], limit: int = 10, title: str | None = 
 @threads_option
 @click.option("--top", default=10, show_default=True, help="Findings to print per window.")
 @click.option("--all-labels", is_flag=True, help="List every label in the findings, not only principals.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default=None,
-              help="table on a terminal, jsonl when piped (default): one line per scored day with its top findings.")
+@format_option("json/jsonl: one object per scored day with its top findings; csv: one line per finding.")
 def score(since: str | None, until: str | None, clouds: tuple[str, ...], accounts: tuple[str, ...],
           all_unscored: bool, history_days: int, with_gnn: bool, model: Path | None, threshold: float | None,
           floor: float, device: str, top: int, all_labels: bool, fmt: str | None) -> None:
@@ -92,8 +106,10 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
         try:
             windows = windows_to_score(driver, flt.since, flt.until, all_unscored, clouds, accounts, database)
             if not windows:
-                console.print("nothing to score: every complete day with activity is scored "
-                              "(re-score one with --since DAY)")
+                (console if choose_format(fmt) == "table" else err_console).print(
+                    "nothing to score: every complete day with activity is scored (re-score one with --since DAY)")
+                if choose_format(fmt) == "json":
+                    emit([], "json")
                 return
             results = score_windows(
                 driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
@@ -102,15 +118,15 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    fmt = fmt or ("table" if console.is_terminal else "jsonl")
+    fmt = choose_format(fmt)
     if fmt != "table":
-        _print_runs_json(results, top, None if all_labels else PRINCIPAL_LABELS, fmt)
+        _print_runs(results, top, None if all_labels else PRINCIPAL_LABELS, fmt)
         return
     for result in results:
         run = result.run
         day = run.window_start.date() if run.window_start else "?"
-        console.print(findings_table(result.node_scores, top, title=f"{day}: top {top} of {run.nodes_scored:,}",
-                                     labels=None if all_labels else PRINCIPAL_LABELS))
+        print_findings(result.node_scores, top, title=f"{day}: top {top} of {run.nodes_scored:,}",
+                       labels=None if all_labels else PRINCIPAL_LABELS)
         console.print(
             f"run {run.run_id} ({day}): {run.nodes_scored:,} entities and {run.edges_scored:,} relationships "
             f"scored against {result.reference_pairs:,} past (entity, day) pairs in {run.seconds:.1f} s; "
@@ -118,32 +134,41 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
         )
 
 
-def _print_runs_json(results: list[Any], top: int, labels: tuple[str, ...] | None, fmt: str) -> None:
+RUN_FIELDS = ("run_id", "window_start", "window_end", "model_id", "threshold", "entities_scored",
+              "relationships_scored", "anomalous", "reference_pairs", "seconds")
+FINDING_FIELDS = ("uid", "label", "score", "raw", "rank", "anomalous", "calibration", "reasons")
+
+
+def run_documents(results: list[Any], top: int, labels: tuple[str, ...] | None) -> list[dict[str, Any]]:
     """Each scored day as one JSON object: the run and its ``top`` findings (full uids, ISO times)."""
-    import json
-
-    def iso(moment: Any) -> str | None:
-        return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
     documents = []
     for result in results:
         run = result.run
-        shown = [s for s in result.node_scores if labels is None or s.label in labels]
-        ranked = sorted(shown, key=lambda s: (-s.score, -s.raw))[:top]
         documents.append({
-            "run_id": run.run_id, "window_start": iso(run.window_start), "window_end": iso(run.window_end),
+            "run_id": run.run_id, "window_start": iso_utc(run.window_start), "window_end": iso_utc(run.window_end),
             "model_id": run.model_id, "threshold": run.threshold, "entities_scored": run.nodes_scored,
             "relationships_scored": run.edges_scored, "anomalous": run.anomalous_nodes,
             "reference_pairs": result.reference_pairs, "seconds": round(run.seconds, 3),
             "findings": [{"uid": s.uid, "label": s.label, "score": s.score, "raw": s.raw, "rank": s.rank,
                           "anomalous": s.anomalous, "calibration": s.calibration, "reasons": list(s.reasons)}
-                         for s in ranked],
+                         for s in ranked_findings(result.node_scores, top, labels)],
         })
-    if fmt == "json":
-        click.echo(json.dumps(documents, indent=2))
-    else:
-        for document in documents:
-            click.echo(json.dumps(document, separators=(",", ":")))
+    return documents
+
+
+def _print_runs(results: list[Any], top: int, labels: tuple[str, ...] | None, fmt: str) -> None:
+    documents = run_documents(results, top, labels)
+    if fmt != "csv":
+        emit(documents, fmt)
+        return
+    # One line per finding, with its day's run: the run's own "anomalous" count is left to json/jsonl.
+    run_columns = ("run_id", "window_start", "window_end", "model_id", "threshold")
+    emit(({**{k: d[k] for k in run_columns}, **f} for d in documents for f in d["findings"]), "csv",
+         columns=(*run_columns, *FINDING_FIELDS))
+
+
+EXPLAIN_CSV_COLUMNS = ("uid", "label", "section", "name", "direction", "peer", "value", "rank", "anomalous",
+                       "reasons")
 
 
 @click.command("explain")
@@ -151,10 +176,12 @@ def _print_runs_json(results: list[Any], top: int, labels: tuple[str, ...] | Non
 @click.argument("uid")
 @click.option("--model", type=click.Path(path_type=Path), default=None, help="Checkpoint (default: latest).")
 @click.option("--hops", default=2, show_default=True, help="Neighbourhood used to recompute the embedding.")
-def explain(uid: str, model: Path | None, hops: int) -> None:
+@format_option("json/jsonl: one object; csv: one line per scored day, relationship, feature and neighbour.")
+def explain(uid: str, model: Path | None, hops: int, fmt: str | None) -> None:
     """Explain why an entity scored high: unusual relationships, pulling neighbours, odd features."""
     from gnnsec.workflow import explain_uid, find_node_query
 
+    fmt = choose_format(fmt)
     with connected() as (driver, database):
         # Fail fast: an unknown uid is said before torch loads or anything is exported.
         found, _, _ = driver.execute_query("WITH $uid AS uid " + find_node_query() + " RETURN count(n) AS n",
@@ -162,7 +189,7 @@ def explain(uid: str, model: Path | None, hops: int) -> None:
         if not found or not found[0]["n"]:
             raise click.ClickException(f"no node with uid {uid!r} in the graph (uids are case-sensitive; "
                                        "`gnnsec findings` lists scored ones)")
-        checkpoint, _ = _load(model)
+        checkpoint, path = _load(model)
         try:
             why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
         except KeyError as exc:
@@ -176,34 +203,72 @@ def explain(uid: str, model: Path | None, hops: int) -> None:
             "s.rank AS rank, s.anomalous AS anomalous, s.reasons AS reasons ORDER BY day DESC LIMIT 14",
             uid=uid, database_=database,
         )
-    stored = records[0] if records else None
-    console.print(f"[bold]{why.label}[/] {uid}")
-    if stored is not None and stored["s"] is not None:
-        console.print(f"stored score {stored['s']:.4f} (rank {stored['r']} in {why.label}), anomalous: {stored['a']}")
-    if days:
-        history = Table(title="Scored days (against its own history and its label's)")
-        for column in ("day", "score", "rank", "anomalous", "why"):
-            history.add_column(column, overflow="fold")
-        for day in reversed(days):
-            history.add_row(str(day["day"].to_native().date()), f"{day['score']:.4f}", str(day["rank"]),
-                            "yes" if day["anomalous"] else "no", "; ".join(day["reasons"] or []))
-        console.print(history)
-    console.print(f"score on its {hops}-hop neighbourhood now: {why.score:.4f}")
-    edges = Table(title="Least plausible relationships (DistMult)")
-    for column in ("relationship", "direction", "peer", "edge anomaly"):
-        edges.add_column(column, overflow="fold")
-    for rel, direction, peer, anomaly in why.unusual_edges:
-        edges.add_row(rel, direction, peer, f"{anomaly:.3f}")
-    console.print(edges)
-    features = Table(title=f"Features furthest from {why.label} peers")
-    features.add_column("feature")
-    features.add_column("z", justify="right")
-    for name, z in why.unusual_features:
-        features.add_row(name, f"{z:+.2f}")
-    console.print(features)
-    if why.pulling_neighbours:
-        console.print("neighbours pulling it away from normal: " +
-                      ", ".join(f"{peer} ({pull:.2f})" for peer, pull in why.pulling_neighbours))
+    stored = records[0] if records and records[0]["s"] is not None else None
+    document = explanation_document(why, hops, model_id_of(path), stored, list(reversed(days)))
+    if fmt == "csv":
+        emit(explanation_rows(document), "csv", columns=EXPLAIN_CSV_COLUMNS)
+    elif fmt != "table":
+        emit_one(document, fmt)
+    else:
+        _print_explanation(document)
+
+
+def explanation_document(why: Any, hops: int, model_id: str, stored: Any, days: list[Any]) -> dict[str, Any]:
+    """``gnnsec explain --format json``: one object (docs/findings.md)."""
+    return plain({
+        "uid": why.uid, "label": why.label, "model_id": model_id, "hops": hops,
+        "neighbourhood_score": float(why.score),
+        "stored_score": None if stored is None else stored["s"],
+        "stored_rank": None if stored is None else stored["r"],
+        "anomalous": None if stored is None else stored["a"],
+        "scored_days": [{"window_start": iso_utc(day["day"]), "score": day["score"], "rank": day["rank"],
+                         "anomalous": bool(day["anomalous"]), "reasons": list(day["reasons"] or [])}
+                        for day in days],
+        "unusual_relationships": [{"type": rel, "direction": direction, "peer": peer, "edge_anomaly": float(a)}
+                                  for rel, direction, peer, a in why.unusual_edges],
+        "unusual_features": [{"feature": name, "z": float(z)} for name, z in why.unusual_features],
+        "pulling_neighbours": [{"peer": peer, "pull": float(pull)} for peer, pull in why.pulling_neighbours],
+    })
+
+
+def explanation_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The explanation as CSV lines: one per section item (``section`` says which), the uid on each."""
+    base = {"uid": document["uid"], "label": document["label"]}
+    rows = [{**base, "section": "stored", "value": document["stored_score"], "rank": document["stored_rank"],
+             "anomalous": document["anomalous"]},
+            {**base, "section": "neighbourhood", "value": document["neighbourhood_score"]}]
+    rows += [{**base, "section": "scored_day", "name": d["window_start"], "value": d["score"], "rank": d["rank"],
+              "anomalous": d["anomalous"], "reasons": d["reasons"]} for d in document["scored_days"]]
+    rows += [{**base, "section": "relationship", "name": e["type"], "direction": e["direction"], "peer": e["peer"],
+              "value": e["edge_anomaly"]} for e in document["unusual_relationships"]]
+    rows += [{**base, "section": "feature", "name": f["feature"], "value": f["z"]}
+             for f in document["unusual_features"]]
+    rows += [{**base, "section": "neighbour", "peer": n["peer"], "value": n["pull"]}
+             for n in document["pulling_neighbours"]]
+    return rows
+
+
+def _print_explanation(document: dict[str, Any]) -> None:
+    uid, label = document["uid"], document["label"]
+    shown = uid if len(label) + 1 + len(uid) <= console.width else short_name(uid)
+    console.print(Text.assemble((label, "bold"), " ", shown))
+    if document["stored_score"] is not None:
+        console.print(f"stored score {document['stored_score']:.4f} (rank {document['stored_rank']} in {label}), "
+                      f"anomalous: {document['anomalous']}", markup=False)
+    if document["scored_days"]:
+        print_table("Scored days (against its own history and its label's)", ("day", "score", "rank", "flag", "why"),
+                    [[d["window_start"][:10], f"{d['score']:.4f}", str(d["rank"]), "yes" if d["anomalous"] else "no",
+                      short_text("; ".join(d["reasons"]))] for d in document["scored_days"]],
+                    right=("score", "rank"))
+    console.print(f"score on its {document['hops']}-hop neighbourhood now: {document['neighbourhood_score']:.4f}")
+    print_table("Least plausible relationships (DistMult)", ("relationship", "direction", "peer", "anomaly"),
+                [[e["type"], e["direction"], short_name(e["peer"]), f"{e['edge_anomaly']:.3f}"]
+                 for e in document["unusual_relationships"]], right=("anomaly",))
+    print_table(f"Features furthest from {label} peers", ("feature", "z"),
+                [[f["feature"], f"{f['z']:+.2f}"] for f in document["unusual_features"]], right=("z",))
+    if document["pulling_neighbours"]:
+        console.print("neighbours pulling it away from normal: " + ", ".join(
+            f"{short_name(n['peer'])} ({n['pull']:.2f})" for n in document["pulling_neighbours"]), markup=False)
 
 
 @click.command("feedback")

@@ -100,6 +100,33 @@ def rich_table(rows: list[dict[str, Any]], title: str) -> Any:
     return table
 
 
+def flat_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table's rows for ``gnnsec eval --format json|jsonl|csv``: the same keys on every row (null where a
+    label or metric has no value), each metric as its mean (``User_auc``) and standard deviation
+    (``User_auc_std``) over seeds and splits (docs/findings.md)."""
+
+    def number(value: float) -> float | None:
+        return float(value) if value is not None and math.isfinite(value) else None
+
+    out = []
+    for row in rows:
+        flat: dict[str, Any] = {key: row[key] for key in ("model", "type", "mode", "relations", "params", "runs")}
+        flat["splits"] = list(row["splits"])
+        flat["seconds"] = round(float(row["seconds"]), 3)
+        for label in EVAL_LABELS:
+            flat[f"{label}_support"] = number(row.get(f"{label}_support", math.nan))
+            for metric in METRIC_NAMES:
+                mean, std, n = row.get(f"{label}_{metric}", (math.nan, math.nan, 0))
+                flat[f"{label}_{metric}"] = number(mean) if n else None
+                flat[f"{label}_{metric}_std"] = number(std) if n else None
+        for edge in ("edge_auc", "edge_ap"):
+            mean, std, n = row[edge]
+            flat[edge] = number(mean) if n else None
+            flat[f"{edge}_std"] = number(std) if n else None
+        out.append(flat)
+    return out
+
+
 def _json_ready(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
