@@ -52,6 +52,17 @@ class RichIngestProgress:
             self.progress.advance(self.files, 1)
 
 
+def default_workers() -> int:
+    """One staging process per core this process may run on.
+
+    Measured with ``benchmarks/ingest.py --workers`` (see its JSON) on the machine the figures name."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def _summary(report: IngestReport) -> Table:
     totals = report.totals
     table = Table(title="Ingest summary", show_lines=False)
@@ -78,8 +89,11 @@ def _summary(report: IngestReport) -> Table:
               help="Where --skip-bad writes bad records (JSON lines). Default: under the state dir.")
 @click.option("--dry-run", is_flag=True, help="Read and validate only; write nothing.")
 @click.option("--cluster", default=None, help="Kubernetes cluster name for k8s/k8s-audit files that do not say.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes reading, parsing and staging files (default: one per core; 1 = read in this "
+                   "process while it writes).")
 def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, skip_bad: bool,
-           quarantine: Path | None, dry_run: bool, cluster: str | None) -> None:
+           quarantine: Path | None, dry_run: bool, cluster: str | None, workers: int | None) -> None:
     """Load exported telemetry files into Neo4j under the master schema.
 
     SOURCE is `auto` (detect each file's format) or one of the adapters below. Re-ingesting the
@@ -111,7 +125,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
             try:
                 report = run_ingest(driver, items, database=database, window=aggregation, batch_size=batch_size,
                                     skip_bad=skip_bad, quarantine_path=quarantine,
-                                    progress=RichIngestProgress(bar))
+                                    progress=RichIngestProgress(bar), workers=workers or default_workers())
             except IngestError as exc:
                 raise click.ClickException(
                     f"{exc}\nThat file wrote nothing (nor did the files read with it since the last write); "

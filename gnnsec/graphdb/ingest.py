@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -16,8 +17,17 @@ from typing import IO, Protocol
 from neo4j import Driver
 
 from gnnsec.graphdb.loader import DEFAULT_BATCH_SIZE, WriteCounts, write_staging
-from gnnsec.ingest.pipeline import StageProgress, WorkItem, content_digest, group_items, stage_into
+from gnnsec.ingest.pipeline import (
+    PartialStaging,
+    StageProgress,
+    WorkItem,
+    content_digest,
+    group_items,
+    stage_into,
+    stage_partial,
+)
 from gnnsec.ingest.staging import Staging
+from gnnsec.ingest.validation import PropertyError
 
 
 @dataclass(slots=True)
@@ -97,6 +107,95 @@ def _stage_group(
     return staging, results
 
 
+def _write_group(
+    driver: Driver,
+    staging: Staging,
+    results: list[FileResult],
+    report: IngestReport,
+    database: str | None,
+    batch_size: int,
+    progress: Progress | None,
+) -> None:
+    """Write one group's staging and book its files' results (the write is counted on the last file)."""
+    import time
+
+    if not staging.is_empty:
+        if progress is not None:
+            progress.start_writing(len(staging.nodes) + len(staging.edges))
+        began = time.perf_counter()
+        counts = write_staging(
+            driver, staging, database=database, batch_size=batch_size,
+            progress=progress.advance_rows if progress is not None else None,
+        )
+        results[-1].counts = counts
+        results[-1].write_seconds = time.perf_counter() - began
+    for result in results:
+        result.nodes = len(staging.nodes) if result is results[-1] else 0
+        result.seconds = result.read_seconds + result.write_seconds
+        report.files.append(result)
+        if progress is not None:
+            progress.finish_item(result)
+
+
+def _merge_group(
+    group: list[WorkItem],
+    partials: list[Future[PartialStaging]],
+    window: timedelta,
+    quarantine: IO[bytes] | None,
+    progress: Progress | None,
+    first_index: int,
+    total: int,
+) -> tuple[Staging, list[FileResult]] | None:
+    """Merge a group's partial stagings in file order into the staging :func:`_stage_group` would build.
+
+    Raises the first bad file's :class:`IngestError` in file order, as the one-process path does.
+    None if a merged per-window sum overflows (one staging would have refused the record that did):
+    the caller stages the group in one process.  Quarantine lines are written once the group merged."""
+    import time
+
+    staging = Staging(group[0].source, window)
+    results = []
+    quarantined: list[bytes] = []
+    for offset, (item, future) in enumerate(zip(group, partials, strict=True)):
+        if progress is not None:
+            progress.start_item(item, first_index + offset, total)
+        partial = future.result()
+        began = time.perf_counter()
+        result = FileResult(str(item.path), item.source)
+        if partial.digest in staging.batches:  # the same bytes twice in one run: count them once
+            results.append(result)
+            continue
+        records, events, edges = staging.records, staging.events, len(staging.edges)
+        try:
+            staging.merge(partial.staging)
+        except PropertyError:
+            return None
+        result.skipped = partial.skipped
+        result.records, result.events = staging.records - records, staging.events - events
+        result.relationships = len(staging.edges) - edges
+        result.read_seconds = partial.seconds + time.perf_counter() - began
+        quarantined.append(partial.quarantined)
+        results.append(result)
+        if progress is not None:
+            progress.advance_records(result.records + sum(result.skipped.values()))
+    if quarantine is not None:
+        quarantine.write(b"".join(quarantined))
+    return staging, results
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for staging: forked from a fresh forkserver (the parent runs threads: the Neo4j
+    driver, the progress display), which has imported the adapters once; spawn where there is none."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["gnnsec.ingest.pipeline"])
+    else:
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
 def ingest(
     driver: Driver,
     items: Iterable[WorkItem],
@@ -107,19 +206,24 @@ def ingest(
     skip_bad: bool = False,
     quarantine_path: Path | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> IngestReport:
     """Stage and load every work item in order; stops at the first bad file unless ``skip_bad``.
 
     Consecutive files of one source are staged together (:func:`group_items`) with their
     contributions kept per file, so hourly CloudTrail files write each daily relationship once.
-    Reading the next group overlaps with writing the current one (a one-group look-ahead in a
-    worker thread): staging is Python CPU work, writing is mostly waiting on Neo4j, so on two cores
-    the run costs about max(read, write) instead of their sum.  A bad file stops the run; it and
-    the files staged with it since the last write write nothing, everything before was written.
-    """
-    import time
-    from concurrent.futures import Future, ThreadPoolExecutor
+    A bad file stops the run; it and the files staged with it since the last write write nothing,
+    everything before was written.
 
+    With ``workers`` = 1, reading the next group overlaps with writing the current one (a one-group
+    look-ahead in a worker thread): staging is Python CPU work, writing is mostly waiting on Neo4j, so
+    the run costs about max(read, write) instead of their sum.  With more, each file is read, mapped
+    and staged in one of ``workers`` processes while the parent writes (this group's and the next
+    group's files are in flight), and the parent merges each group's partial stagings in file order
+    (:meth:`Staging.merge`): the same staging, the same batches, the same graph, the same first bad
+    file and the same quarantine as one process.  A file's ``read_seconds`` is then its worker's time
+    plus the merge.
+    """
     work = list(items)
     groups = group_items(work)
     starts = [sum(len(g) for g in groups[:i]) for i in range(len(groups))]
@@ -131,34 +235,14 @@ def ingest(
         ensure_private_dir(quarantine_path.parent)
         quarantine = open_private(quarantine_path)  # it holds record excerpts: 0600
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnnsec-stage") as reader:
-            ahead: Future[tuple[Staging, list[FileResult]]] | None = None
-            for index, group in enumerate(groups):
-                if ahead is None:
-                    staging, results = _stage_group(group, window, skip_bad, quarantine, progress, starts[index],
-                                                    len(work))
-                else:
-                    staging, results = ahead.result()
-                    if progress is not None:
-                        progress.start_item(group[-1], starts[index] + len(group) - 1, len(work))
-                ahead = (reader.submit(_stage_group, groups[index + 1], window, skip_bad, quarantine, None,
-                                       starts[index + 1], len(work)) if index + 1 < len(groups) else None)
-                if not staging.is_empty:
-                    if progress is not None:
-                        progress.start_writing(len(staging.nodes) + len(staging.edges))
-                    began = time.perf_counter()
-                    counts = write_staging(
-                        driver, staging, database=database, batch_size=batch_size,
-                        progress=progress.advance_rows if progress is not None else None,
-                    )
-                    results[-1].counts = counts
-                    results[-1].write_seconds = time.perf_counter() - began
-                for result in results:
-                    result.nodes = len(staging.nodes) if result is results[-1] else 0
-                    result.seconds = result.read_seconds + result.write_seconds
-                    report.files.append(result)
-                    if progress is not None:
-                        progress.finish_item(result)
+        if workers > 1 and len(work) > 1:
+            _ingest_in_processes(driver, groups, starts, len(work), report, database=database, window=window,
+                                 batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine,
+                                 progress=progress, workers=min(workers, len(work)))
+        else:
+            _ingest_in_one_process(driver, groups, starts, len(work), report, database=database, window=window,
+                                   batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine,
+                                   progress=progress)
     finally:
         if quarantine is not None:
             quarantine.close()
@@ -166,3 +250,53 @@ def ingest(
         quarantine_path.unlink()
         report.quarantine_path = None
     return report
+
+
+def _ingest_in_one_process(
+    driver: Driver, groups: list[list[WorkItem]], starts: list[int], total: int, report: IngestReport, *,
+    database: str | None, window: timedelta, batch_size: int, skip_bad: bool, quarantine: IO[bytes] | None,
+    progress: Progress | None,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnnsec-stage") as reader:
+        ahead: Future[tuple[Staging, list[FileResult]]] | None = None
+        for index, group in enumerate(groups):
+            if ahead is None:
+                staging, results = _stage_group(group, window, skip_bad, quarantine, progress, starts[index], total)
+            else:
+                staging, results = ahead.result()
+                if progress is not None:
+                    progress.start_item(group[-1], starts[index] + len(group) - 1, total)
+            ahead = (reader.submit(_stage_group, groups[index + 1], window, skip_bad, quarantine, None,
+                                   starts[index + 1], total) if index + 1 < len(groups) else None)
+            _write_group(driver, staging, results, report, database, batch_size, progress)
+
+
+def _ingest_in_processes(
+    driver: Driver, groups: list[list[WorkItem]], starts: list[int], total: int, report: IngestReport, *,
+    database: str | None, window: timedelta, batch_size: int, skip_bad: bool, quarantine: IO[bytes] | None,
+    progress: Progress | None, workers: int,
+) -> None:
+    in_flight: dict[int, list[Future[PartialStaging]]] = {}
+    with _process_pool(workers) as pool:
+
+        def submit(index: int) -> None:
+            if index < len(groups):
+                in_flight[index] = [pool.submit(stage_partial, item, window, skip_bad, quarantine is not None)
+                                    for item in groups[index]]
+
+        try:
+            submit(0)
+            for index, group in enumerate(groups):
+                submit(index + 1)  # the workers stage the next group while this one merges and writes
+                merged = _merge_group(group, in_flight.pop(index), window, quarantine, progress, starts[index],
+                                      total)
+                if merged is None:
+                    merged = _stage_group(group, window, skip_bad, quarantine, progress, starts[index], total)
+                _write_group(driver, *merged, report, database, batch_size, progress)
+        except BaseException:
+            for futures in in_flight.values():
+                for future in futures:
+                    future.cancel()
+            raise

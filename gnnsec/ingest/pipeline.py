@@ -40,6 +40,10 @@ class IngestError(Exception):
         self.where = where
         self.reason = message
 
+    def __reduce__(self) -> tuple[type[IngestError], tuple[str, str, str | None]]:
+        """Pickled as its parts, so a worker process's error reaches the parent whole (parallel ingest)."""
+        return type(self), (self.path, self.reason, self.where)
+
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
@@ -184,6 +188,36 @@ def stage(
     staging = Staging(item.source, window)
     staging.begin_batch(content_digest(item.path), str(item.path))
     return staging, stage_into(staging, item, skip_bad, quarantine, progress)
+
+
+@dataclass(slots=True)
+class PartialStaging:
+    """One work item staged on its own, in a worker process: ``graphdb.ingest`` merges these in file
+    order (:meth:`Staging.merge`) into the staging the one-process path would have built."""
+
+    digest: str
+    staging: Staging
+    skipped: Counter[str]
+    quarantined: bytes  # the quarantine lines of its bad records, written by the parent in file order
+    seconds: float
+
+
+def stage_partial(item: WorkItem, window: timedelta, skip_bad: bool = False,
+                  quarantine: bool = False) -> PartialStaging:
+    """Stage one work item into a fresh staging of its own batch (run in a worker process); raises
+    :class:`IngestError` as :func:`stage_into` does. With ``quarantine`` its bad records' lines are kept
+    for the parent to write."""
+    import io
+    import time
+
+    began = time.perf_counter()
+    digest = content_digest(item.path)
+    staging = Staging(item.source, window)
+    staging.begin_batch(digest, str(item.path))
+    lines = io.BytesIO() if quarantine else None
+    skipped = stage_into(staging, item, skip_bad, lines, None)
+    return PartialStaging(digest, staging, skipped, lines.getvalue() if lines is not None else b"",
+                          time.perf_counter() - began)
 
 
 def stage_into(

@@ -267,6 +267,75 @@ class Staging:
                 if staged.last_seen is None or edge.time > staged.last_seen:
                     staged.last_seen = edge.time
 
+    def merge(self, other: Staging) -> None:
+        """Add ``other``'s batches as if they had been staged here after this staging's own.
+
+        ``other`` must be of the same source and window and share no batch with this staging; it is
+        consumed (its nodes and relationships may now belong to this staging).  The result equals
+        staging the records of both in order: node and relationship order, properties (later
+        wins), first/last seen, counts, the first :data:`MAX_ACTIONS_PER_EDGE` distinct actions, and
+        the per-batch contributions, which stay exact.  Parallel ingest stages files in worker
+        processes and merges the partial stagings in file order with this.
+
+        Raises :class:`~gnnsec.ingest.validation.PropertyError`, changing nothing, if a per-window sum
+        of both would no longer be storable: staging the records in one staging would have refused
+        the record that overflowed, so the caller re-stages them in one (``graphdb.ingest`` does)."""
+        if other.source != self.source or other.window != self.window:
+            raise ValueError(f"cannot merge a {other.source} staging ({other.window}) into a "
+                             f"{self.source} one ({self.window})")
+        shared = self.batches.keys() & other.batches.keys()
+        if shared:
+            raise ValueError(f"batch {sorted(shared)[0]} is staged in both stagings")
+        for key, edge in other.edges.items():  # check first: a refused merge changes nothing
+            mine = self.edges.get(key)
+            if mine is not None and edge.sums:
+                for name in SUMMED_PROPERTIES:
+                    if name in edge.sums:
+                        validation.check_sum(name, mine.sums.get(name, 0) + edge.sums[name])
+        for key, node in other.nodes.items():
+            known = self.nodes.get(key)
+            if known is None:
+                self.nodes[key] = node
+                continue
+            if node.props:
+                known.props.update(node.props)
+            known.observe(node.first_seen)
+            known.observe(node.last_seen)
+        for key, edge in other.edges.items():
+            mine = self.edges.get(key)
+            if mine is None:
+                self.edges[key] = edge
+                continue
+            if edge.window is not None:  # activity: windows add up
+                mine.count += edge.count
+                for action in edge.actions:
+                    if len(mine.actions) >= MAX_ACTIONS_PER_EDGE:
+                        break
+                    mine.actions[action] = None
+                for name, value in edge.sums.items():
+                    mine.sums[name] = mine.sums.get(name, 0) + value
+                for batch, share in edge.contributions.items():
+                    ours = mine.contributions.get(batch)
+                    if ours is None:
+                        mine.contributions[batch] = share
+                    else:
+                        for name, value in share.items():
+                            ours[name] = ours.get(name, 0) + value
+            else:
+                mine.count = edge.count
+            if edge.props:
+                mine.props.update(edge.props)
+            if edge.first_seen is not None and (mine.first_seen is None or edge.first_seen < mine.first_seen):
+                mine.first_seen = edge.first_seen
+            if edge.last_seen is not None and (mine.last_seen is None or edge.last_seen > mine.last_seen):
+                mine.last_seen = edge.last_seen
+        self.events += other.events
+        self.records += other.records
+        self.label_conflicts.update(other.label_conflicts)
+        self.batches.update(other.batches)
+        if other.batch is not None:
+            self.batch = other.batch
+
     @property
     def is_empty(self) -> bool:
         return not self.nodes and not self.edges
