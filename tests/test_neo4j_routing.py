@@ -2,7 +2,7 @@
 
 The driver asks the server for a routing table first; a Community server answers with itself for reads and
 writes. Pinned through the real CLI against the real Neo4j the suite starts: ingest, score, query, findings,
-feedback and ``db status``.
+feedback, explain (without a trained model) and ``db status``.
 """
 
 from __future__ import annotations
@@ -58,3 +58,9 @@ def test_every_command_works_through_a_routing_uri(clean_db: Any, neo4j_settings
     lines = run(env, "findings", "--format", "jsonl").stdout.splitlines()
     assert any(json.loads(line)["uid"] == "u0" for line in lines)
     run(env, "feedback", "--benign", "u1", "--note", "routing test")
+    # explain needs no trained model for what the default detector found: its scored days and their reasons.
+    without_model = {**env, "GNNSEC_HOME": str(tmp_path / "no-models")}
+    why = json.loads(run(without_model, "explain", "u0", "--format", "json").stdout)
+    assert (why["uid"], why["label"], why["model_id"], why["neighbourhood_score"]) == ("u0", "User", None, None)
+    assert why["scored_days"][-1]["anomalous"] and why["scored_days"][-1]["reasons"]
+    assert "no trained graph model" in run(without_model, "explain", "u0", "--format", "table").output

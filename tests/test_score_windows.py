@@ -203,3 +203,10 @@ def test_findings_for_people_scripts_and_siems(clean_db: neo4j.Driver, neo4j_set
         assert event["metadata"]["version"] and event["metadata"]["product"]["name"] == "gnnsec"
     result = CliRunner().invoke(cli, ["findings", "--label", "Usr"], env=env)
     assert result.exit_code != 0 and "unknown node label 'Usr'" in result.output
+
+
+def test_the_demo_scores_only_days_with_enough_history() -> None:
+    from gnnsec.cli.demo import FIRST_SCOREABLE
+    from gnnsec.gnn.window_detect import TailConfig
+
+    assert TailConfig().warmup_windows + TailConfig().min_reference_windows == FIRST_SCOREABLE

@@ -30,9 +30,14 @@ from gnnsec.cli.common import (
 from gnnsec.config import models_dir, state_dir
 
 DEMO_MARKER = "GnnsecDemo"
-DEMO_DAYS = 6
-SCORED_DAYS = 3
-"""The demo trains on the first days and scores each of the last ones against everything before it."""
+DEMO_DAYS = 8
+SCORED_DAYS = 4
+"""The demo trains on the first days and scores each of the last ones against everything before it. A day needs
+the first observed day plus three more of history before it is scored (``TailConfig``), so with 8 days the last
+4 are scored: the generator places the campaigns at fractions of the span, and these 4 hold stolen-key,
+privesc, cryptomining and the insider's nights."""
+FIRST_SCOREABLE = 4
+"""Days of history before the first day that can be scored (warm-up 1 + minimum reference 3)."""
 BROWSER_QUERIES = (
     "MATCH (r:ScoringRun)-[s:SCORED]->(n) WHERE s.anomalous RETURN date(r.window_start) AS day, labels(n)[0] AS label, "
     "n.uid AS uid, s.score AS score, s.rank AS rank, s.reasons AS reasons ORDER BY day, score DESC, s.raw DESC",
@@ -80,8 +85,9 @@ def _ensure_server(cache: Path | None = None) -> tuple[str | None, float]:
 @click.option("--seed", default=42, show_default=True, help="Seed of the generated estate.")
 @click.option("--size", type=click.Choice(["small", "medium"]), default="small", show_default=True)
 @click.option("--epochs", default=60, show_default=True)
-@click.option("--days", default=DEMO_DAYS, show_default=True, type=click.IntRange(SCORED_DAYS + 2, 60),
-              help=f"Days generated; the last {SCORED_DAYS} are scored against the ones before.")
+@click.option("--days", default=DEMO_DAYS, show_default=True, type=click.IntRange(FIRST_SCOREABLE + 1, 60),
+              help=f"Days generated; the last {SCORED_DAYS} (or all after the first {FIRST_SCOREABLE}) are scored "
+                   "against the ones before.")
 @click.option("--reset", is_flag=True, help="Wipe a non-empty database that is not a previous demo's.")
 @threads_option
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), envvar="GNNSEC_CACHE", show_envvar=True,
@@ -140,7 +146,7 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
                       f"{sum(report.totals.relationships_created.values()):,} relationships)")
 
         all_days = activity_days(driver, database)
-        scored_days = all_days[-SCORED_DAYS:]
+        scored_days = all_days[max(FIRST_SCOREABLE, len(all_days) - SCORED_DAYS):]
         began = time.perf_counter()
         config = TrainConfig(model=ModelConfig(kind="rgcn"), epochs=epochs, patience=10, seed=seed, device="auto")
         with progress("training the RGCN (self-supervised)") as update:

@@ -189,13 +189,18 @@ def explain(uid: str, model: Path | None, hops: int, fmt: str | None) -> None:
         if not found or not found[0]["n"]:
             raise click.ClickException(f"no node with uid {uid!r} in the graph (uids are case-sensitive; "
                                        "`gnnsec findings` lists scored ones)")
-        checkpoint, path = _load(model)
-        try:
-            why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
-        except KeyError as exc:
-            raise click.ClickException(str(exc.args[0])) from None
+        # The default detector needs no trained model: without one (and without --model) the explanation is
+        # the entity's scored days and their reasons; a checkpoint adds the graph model's view.
+        why, path = None, None
+        if model is not None or latest_model_path().exists():
+            checkpoint, path = _load(model)
+            try:
+                why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
+            except KeyError as exc:
+                raise click.ClickException(str(exc.args[0])) from None
         records, _, _ = driver.execute_query(
-            "MATCH (n) WHERE n.uid = $uid RETURN n.anomaly_score AS s, n.anomaly_rank AS r, n.anomalous AS a",
+            "MATCH (n) WHERE n.uid = $uid RETURN labels(n)[0] AS label, n.anomaly_score AS s, "
+            "n.anomaly_rank AS r, n.anomalous AS a",
             uid=uid, database_=database,
         )
         days, _, _ = driver.execute_query(
@@ -204,7 +209,9 @@ def explain(uid: str, model: Path | None, hops: int, fmt: str | None) -> None:
             uid=uid, database_=database,
         )
     stored = records[0] if records and records[0]["s"] is not None else None
-    document = explanation_document(why, hops, model_id_of(path), stored, list(reversed(days)))
+    label = str(records[0]["label"]) if records else "?"
+    document = explanation_document(why, uid, label, hops, None if path is None else model_id_of(path), stored,
+                                    list(reversed(days)))
     if fmt == "csv":
         emit(explanation_rows(document), "csv", columns=EXPLAIN_CSV_COLUMNS)
     elif fmt != "table":
@@ -213,21 +220,26 @@ def explain(uid: str, model: Path | None, hops: int, fmt: str | None) -> None:
         _print_explanation(document)
 
 
-def explanation_document(why: Any, hops: int, model_id: str, stored: Any, days: list[Any]) -> dict[str, Any]:
-    """``gnnsec explain --format json``: one object (docs/findings.md)."""
+def explanation_document(why: Any, uid: str, label: str, hops: int, model_id: str | None, stored: Any,
+                         days: list[Any]) -> dict[str, Any]:
+    """``gnnsec explain --format json``: one object (docs/findings.md). Without a trained model (``why`` None)
+    the graph model's sections are null or empty."""
     return plain({
-        "uid": why.uid, "label": why.label, "model_id": model_id, "hops": hops,
-        "neighbourhood_score": float(why.score),
+        "uid": uid, "label": label, "model_id": model_id, "hops": hops,
+        "neighbourhood_score": None if why is None else float(why.score),
         "stored_score": None if stored is None else stored["s"],
         "stored_rank": None if stored is None else stored["r"],
         "anomalous": None if stored is None else stored["a"],
         "scored_days": [{"window_start": iso_utc(day["day"]), "score": day["score"], "rank": day["rank"],
                          "anomalous": bool(day["anomalous"]), "reasons": list(day["reasons"] or [])}
                         for day in days],
-        "unusual_relationships": [{"type": rel, "direction": direction, "peer": peer, "edge_anomaly": float(a)}
-                                  for rel, direction, peer, a in why.unusual_edges],
-        "unusual_features": [{"feature": name, "z": float(z)} for name, z in why.unusual_features],
-        "pulling_neighbours": [{"peer": peer, "pull": float(pull)} for peer, pull in why.pulling_neighbours],
+        "unusual_relationships": [] if why is None else [
+            {"type": rel, "direction": direction, "peer": peer, "edge_anomaly": float(a)}
+            for rel, direction, peer, a in why.unusual_edges],
+        "unusual_features": [] if why is None else [{"feature": name, "z": float(z)}
+                                                    for name, z in why.unusual_features],
+        "pulling_neighbours": [] if why is None else [{"peer": peer, "pull": float(pull)}
+                                                      for peer, pull in why.pulling_neighbours],
     })
 
 
@@ -260,6 +272,12 @@ def _print_explanation(document: dict[str, Any]) -> None:
                     [[d["window_start"][:10], f"{d['score']:.4f}", str(d["rank"]), "yes" if d["anomalous"] else "no",
                       short_text("; ".join(d["reasons"]))] for d in document["scored_days"]],
                     right=("score", "rank"))
+    elif document["stored_score"] is None:
+        console.print("not scored yet: `gnnsec score` scores each day against the days before it")
+    if document["model_id"] is None:
+        console.print("no trained graph model: `gnnsec train` adds its view (DistMult relationships, features, "
+                      "neighbours)", style="dim")
+        return
     console.print(f"score on its {document['hops']}-hop neighbourhood now: {document['neighbourhood_score']:.4f}")
     print_table("Least plausible relationships (DistMult)", ("relationship", "direction", "peer", "anomaly"),
                 [[e["type"], e["direction"], short_name(e["peer"]), f"{e['edge_anomaly']:.3f}"]
