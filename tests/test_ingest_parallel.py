@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from gnnsec.cli.main import cli
+from gnnsec.graphdb import ingest as graphdb_ingest
 from gnnsec.ingest import get_adapter, pipeline
 from gnnsec.ingest.base import Edge, Node, NodeRef
 from gnnsec.ingest.pipeline import IngestError, WorkItem, stage_partial
@@ -98,9 +99,15 @@ def test_a_worker_error_reaches_the_parent_whole(tmp_path: Path) -> None:
     error = pickle.loads(pickle.dumps(IngestError(tmp_path / "x.json", "bad record", "record 3")))
     assert (error.path, error.reason, error.where) == (str(tmp_path / "x.json"), "bad record", "record 3")
     assert str(error) == f"{tmp_path / 'x.json'} (record 3): bad record"
-    item = WorkItem(STRATUS / "aws.execution.ec2-user-data.json", get_adapter("cloudtrail"))
-    partial = pickle.loads(pickle.dumps(stage_partial(item, timedelta(days=1))))
-    assert partial.staging.records > 0 and list(partial.staging.batches) == [partial.digest]
+    adapter = get_adapter("cloudtrail")
+    items = [WorkItem(path, adapter) for path in sorted(STRATUS.glob("*.json"))[:3]]
+    items.append(items[1])  # the same bytes again: staged once, as one process does
+    staged = stage_partial(items, timedelta(days=1))
+    partial = pickle.loads(pickle.dumps(staged))  # compactly, as it comes back from a worker
+    assert _state(partial.staging) == _state(staged.staging) and partial.files == staged.files
+    assert [f.duplicate for f in partial.files] == [False, False, False, True]
+    assert list(partial.staging.batches) == [f.digest for f in partial.files[:3]]
+    assert sum(f.records for f in partial.files) == partial.staging.records > 0
 
 
 # --- end to end, against the real Neo4j -------------------------------------------------------------------------
@@ -134,15 +141,16 @@ def _native_line(record: Node | Edge) -> str:
                        "time": record.time.isoformat() if record.time else None, "action": record.action})
 
 
-def native_dir(tmp_path: Path, files: int = 6, bad: dict[int, list[str]] | None = None) -> Path:
+def native_dir(tmp_path: Path, files: int = 6, bad: dict[int, list[str]] | None = None, copy: bool = True) -> Path:
     """``files`` native files whose records overlap (same users, windows, relationships), with ``bad`` lines added
-    to some, plus one file twice (the same bytes count once)."""
+    to some, and with ``copy`` one file twice (the same bytes count once)."""
     directory = tmp_path / "native"
     directory.mkdir()
     for seed in range(files):
         lines = [_native_line(r) for r in _records(seed)] + (bad or {}).get(seed, [])
         (directory / f"part-{seed:02d}.jsonl").write_text("\n".join(lines) + "\n")
-    shutil.copyfile(directory / "part-01.jsonl", directory / "part-01-copy.jsonl")
+    if copy:
+        shutil.copyfile(directory / "part-01.jsonl", directory / "part-01-copy.jsonl")
     return directory
 
 
@@ -166,18 +174,25 @@ def group_files(request: Any, monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("copy", [False, True], ids=["distinct-files", "a-file-twice"])
 def test_one_worker_and_two_write_the_same_graph(clean_db: Any, neo4j_settings: Any, tmp_path: Path,
-                                                 group_files: int) -> None:
-    paths = [str(native_dir(tmp_path)), str(cloudtrail_dir(tmp_path))]
+                                                 group_files: int, copy: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [str(native_dir(tmp_path, copy=copy)), str(cloudtrail_dir(tmp_path))]
     one = run(neo4j_settings, "ingest", "auto", "--workers", "1", *paths)
     assert one.exit_code == 0, one.output
     expected = graph_state(clean_db)
     assert any("'batch_count'" in line for line in expected)
     clean_db.execute_query("MATCH (n) DETACH DELETE n")
+    in_one_process = []
+    stage_group = graphdb_ingest._stage_group
+    monkeypatch.setattr(graphdb_ingest, "_stage_group", lambda group, *a: in_one_process.append(group) or
+                        stage_group(group, *a))
     two = run(neo4j_settings, "ingest", "auto", "--workers", "2", *paths)
     assert two.exit_code == 0, two.output
     assert graph_state(clean_db) == expected
     assert one.output.splitlines()[-1].split(" in ")[0] == two.output.splitlines()[-1].split(" in ")[0]
+    # partials merged, but where a file repeats one staged in another worker's run: that group is staged in one
+    assert bool(in_one_process) == (copy and group_files > 1), in_one_process
 
 
 @pytest.mark.integration

@@ -137,9 +137,17 @@ def _write_group(
             progress.finish_item(result)
 
 
+def _chunked(group: list[WorkItem], workers: int) -> list[list[WorkItem]]:
+    """A group cut into runs of consecutive files, one worker task each: about two per worker, so the workers
+    share the group evenly, and runs rather than single files, so the partials repeat fewer nodes and
+    relationships (what the parent unpickles and merges is the serial part of the run)."""
+    size = max(1, -(-len(group) // (2 * workers)))
+    return [group[i:i + size] for i in range(0, len(group), size)]
+
+
 def _merge_group(
     group: list[WorkItem],
-    partials: list[Future[PartialStaging]],
+    chunks: list[tuple[list[WorkItem], Future[PartialStaging]]],
     window: timedelta,
     quarantine: IO[bytes] | None,
     progress: Progress | None,
@@ -149,35 +157,44 @@ def _merge_group(
     """Merge a group's partial stagings in file order into the staging :func:`_stage_group` would build.
 
     Raises the first bad file's :class:`IngestError` in file order, as the one-process path does.
-    None if a merged per-window sum overflows (one staging would have refused the record that did):
-    the caller stages the group in one process.  Quarantine lines are written once the group merged."""
+    None where one staging of the whole group could decide otherwise than the partials: a merged
+    per-window sum overflows (one staging refuses the record that did), or a file repeats the bytes of
+    a file in another partial (one staging counts it once); the caller then stages the group in one
+    process.  Quarantine lines are written once the whole group merged."""
     import time
 
     staging = Staging(group[0].source, window)
     results = []
     quarantined: list[bytes] = []
-    for offset, (item, future) in enumerate(zip(group, partials, strict=True)):
+    index = first_index
+    for items, future in chunks:
         if progress is not None:
-            progress.start_item(item, first_index + offset, total)
+            progress.start_item(items[0], index, total)
         partial = future.result()
         began = time.perf_counter()
-        result = FileResult(str(item.path), item.source)
-        if partial.digest in staging.batches:  # the same bytes twice in one run: count them once
-            results.append(result)
-            continue
-        records, events, edges = staging.records, staging.events, len(staging.edges)
+        if not staging.batches.keys().isdisjoint(partial.staging.batches):
+            return None
+        first_here = [key not in staging.edges for key in partial.staging.edges]
         try:
             staging.merge(partial.staging)
         except PropertyError:
             return None
-        result.skipped = partial.skipped
-        result.records, result.events = staging.records - records, staging.events - events
-        result.relationships = len(staging.edges) - edges
-        result.read_seconds = partial.seconds + time.perf_counter() - began
+        seen = 0
+        for item, staged in zip(items, partial.files, strict=True):
+            result = FileResult(str(item.path), item.source)
+            if not staged.duplicate:  # the same bytes twice in one run count once
+                result.records, result.events, result.skipped = staged.records, staged.events, staged.skipped
+                result.relationships = sum(first_here[seen:seen + staged.edges])
+                seen += staged.edges
+                result.read_seconds = staged.seconds
+            results.append(result)
+            if progress is not None:
+                if item is not items[0]:
+                    progress.start_item(item, index, total)
+                progress.advance_records(result.records + sum(result.skipped.values()))
+            index += 1
+        results[-1].read_seconds += time.perf_counter() - began  # the merge, on the run's last file
         quarantined.append(partial.quarantined)
-        results.append(result)
-        if progress is not None:
-            progress.advance_records(result.records + sum(result.skipped.values()))
     if quarantine is not None:
         quarantine.write(b"".join(quarantined))
     return staging, results
@@ -217,12 +234,12 @@ def ingest(
 
     With ``workers`` = 1, reading the next group overlaps with writing the current one (a one-group
     look-ahead in a worker thread): staging is Python CPU work, writing is mostly waiting on Neo4j, so
-    the run costs about max(read, write) instead of their sum.  With more, each file is read, mapped
-    and staged in one of ``workers`` processes while the parent writes (this group's and the next
-    group's files are in flight), and the parent merges each group's partial stagings in file order
-    (:meth:`Staging.merge`): the same staging, the same batches, the same graph, the same first bad
-    file and the same quarantine as one process.  A file's ``read_seconds`` is then its worker's time
-    plus the merge.
+    the run costs about max(read, write) instead of their sum.  With more, runs of consecutive files
+    of a group are read, mapped and staged in ``workers`` processes while the parent writes (this
+    group's and the next group's runs are in flight), and the parent merges each group's partial
+    stagings in file order (:meth:`Staging.merge`): the same staging, the same batches, the same
+    graph, the same first bad file and the same quarantine as one process.  A file's
+    ``read_seconds`` is then its worker's time (plus the merge, on the last file of a run).
     """
     work = list(items)
     groups = group_items(work)
@@ -278,13 +295,15 @@ def _ingest_in_processes(
     database: str | None, window: timedelta, batch_size: int, skip_bad: bool, quarantine: IO[bytes] | None,
     progress: Progress | None, workers: int,
 ) -> None:
-    in_flight: dict[int, list[Future[PartialStaging]]] = {}
+    in_flight: dict[int, list[tuple[list[WorkItem], Future[PartialStaging]]]] = {}
     with _process_pool(workers) as pool:
 
         def submit(index: int) -> None:
             if index < len(groups):
-                in_flight[index] = [pool.submit(stage_partial, item, window, skip_bad, quarantine is not None)
-                                    for item in groups[index]]
+                in_flight[index] = [
+                    (chunk, pool.submit(stage_partial, chunk, window, skip_bad, quarantine is not None))
+                    for chunk in _chunked(groups[index], workers)
+                ]
 
         try:
             submit(0)
@@ -296,7 +315,7 @@ def _ingest_in_processes(
                     merged = _stage_group(group, window, skip_bad, quarantine, progress, starts[index], total)
                 _write_group(driver, *merged, report, database, batch_size, progress)
         except BaseException:
-            for futures in in_flight.values():
-                for future in futures:
+            for chunks in in_flight.values():
+                for _, future in chunks:
                     future.cancel()
             raise
