@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
 
 from gnnsec.cli.common import (
     connection_options,
@@ -174,22 +173,22 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
         day = scored.run.window_start.date() if scored.run.window_start else "?"
         print_findings(scored.node_scores, 10, title=f"{day}: top 10 of {scored.run.nodes_scored:,}")
     by_day = {str(r.run.window_start.date()): r for r in results if r.run.window_start}
-    table = Table(title="Each campaign on the day it acts: its best entity's rank within that entity's label "
-                  "(labels were never used)")
-    for column in ("campaign", "day", "entity", "label", "rank", "score", "anomalous"):
-        table.add_column(column, overflow="fold")
+    from gnnsec.cli.output import print_table
+
+    rows: list[list[str]] = []
     for (campaign, day), uids in sorted(_campaign_days(estate / "labels").items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        result = by_day.get(day)
-        if result is None:
+        scored_day = by_day.get(day)
+        if scored_day is None:
             continue
-        scores = [s for s in result.node_scores if s.uid in uids and s.label in ("User", "Role", "VM", "Function")]
+        scores = [s for s in scored_day.node_scores if s.uid in uids and s.label in ("User", "Role", "VM", "Function")]
         if not scores:
             continue
         best = min(scores, key=lambda s: (s.rank, -s.score))
-        of = sum(1 for s in result.node_scores if s.label == best.label)
-        table.add_row(campaign, day, display_name(best.uid), best.label, f"{best.rank} of {of}", f"{best.score:.4f}",
-                      "yes" if best.anomalous else "no")
-    console.print(table)
+        of = sum(1 for s in scored_day.node_scores if s.label == best.label)
+        rows.append([campaign, day[5:], display_name(best.uid), best.label, f"{best.rank} of {of}",
+                     f"{best.score:.4f}", "yes" if best.anomalous else "no"])
+    print_table("Each campaign on the day it acts: its best entity's rank within its label (labels never used)",
+                ("campaign", "day", "entity", "label", "rank", "score", "flag"), rows, right=("rank", "score"))
     console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
     if browser_url:
         from gnnsec.graphdb.server import LocalNeo4j
