@@ -141,3 +141,25 @@ def test_identifier_like_strings_are_dropped_not_hashed() -> None:
     spec = fit_feature_spec(snap)
     assert "arn" in spec.dropped_properties
     assert not any(c.startswith("cat:arn") for c in spec.columns)
+
+
+def test_every_column_reads_in_words_with_the_nodes_own_values_instead_of_bucket_numbers() -> None:
+    from gnnsec.gnn.features import describe_feature
+
+    snap, _ = make_estate(communities=2, users_per_community=3)
+    for i, props in enumerate(snap.node_props):
+        props.update({"endpoint": f"db{i % 3}.internal", "tags": ["prod", f"team{i % 2}"], "port": 5432 + i % 2})
+    spec = fit_feature_spec(snap)
+    node = 0
+    words = {name: describe_feature(name, snap, node, spec, z=1.0) for name in spec.columns[: spec.width]}
+    assert not any("#" in text for text in words.values()), [t for t in words.values() if "#" in t]
+    own = snap.node_props[node]
+    mine = f"cat:endpoint#{stable_bucket('endpoint', own['endpoint'], spec.cat_buckets)}"
+    assert words[mine] == f"endpoint = '{own['endpoint']}'"
+    other = next(n for n in spec.columns if n.startswith("cat:endpoint#") and n != mine)
+    lacking = describe_feature(other, snap, node, spec, z=-1.0)
+    assert lacking == f"endpoint = '{own['endpoint']}', not what most peers have"
+    tag = f"list:tags#{stable_bucket('tags', 'prod', spec.list_buckets)}"
+    assert "'prod'" in words[tag]
+    assert words["num:port"] == f"port = {own['port']}"
+    assert words["deg:ACCESS:out"] == "ACCESS relationships (outgoing)"

@@ -419,3 +419,57 @@ def build_features(snapshot: Snapshot, spec: FeatureSpec) -> np.ndarray:
     width = spec.width
     out[:, :width] = scaled[:, :width]
     return out
+
+
+# ---- columns in words -----------------------------------------------------------------------------
+
+_FIXED_WORDS = {"peers": "number of distinct neighbours", "offhours": "share of its activity off hours",
+                "recency": "days since its last activity", "new_peer_share": "share of relationships with new peers"}
+
+
+def describe_feature(name: str, snapshot: Snapshot, node: int, spec: FeatureSpec, z: float = 0.0) -> str:
+    """A column of :func:`build_features` in words, for the node it explains: hashed buckets are named by the
+    node's own values that fall into them (``cat:endpoint#2`` → ``endpoint = 'db.internal'``), so an analyst
+    never reads a bucket number. ``z`` (signed distance from peers) says whether the node has the bucket's
+    value or lacks what its peers have."""
+    kind, _, rest = name.partition(":")
+    if name in _FIXED_WORDS:
+        return _FIXED_WORDS[name]
+    if kind == "label":
+        return f"is a {rest}"
+    if kind in ("deg", "cnt"):
+        relation, _, direction = rest.partition(":")
+        what = "relationships" if kind == "deg" else "events"
+        return f"{relation} {what} ({'outgoing' if direction == 'out' else 'incoming'})"
+    key, _, bucket_text = rest.rpartition("#") if "#" in rest else (rest, "", "")
+    props = snapshot.node_props[node] if 0 <= node < len(snapshot.node_props) else {}
+    if kind == "act":
+        direction, bucket = key, int(bucket_text)
+        end = 0 if direction == "out" else 1
+        mine = sorted({str(a) for e in np.flatnonzero(snapshot.edge_index[end] == node).tolist()
+                       for a in (snapshot.edge_actions[e] or ())
+                       if stable_bucket("action", str(a), spec.action_buckets) == bucket})
+        side = "outgoing" if direction == "out" else "incoming"
+        if mine and z >= 0:
+            return f"{side} API actions {', '.join(mine[:3])}{' …' if len(mine) > 3 else ''}"
+        return f"fewer {side} API actions of a kind its peers use"
+    value = props.get(key)
+    if kind in ("num", "bool"):
+        return f"{key} = {value}" if value is not None else f"no {key}"
+    if kind == "age":
+        return f"age of {key} ({value})" if value is not None else f"no {key}"
+    if kind == "len":
+        return f"number of {key} ({len(value)})" if isinstance(value, list | tuple) else f"no {key}"
+    if kind == "cat":
+        bucket = int(bucket_text)
+        if value is not None and stable_bucket(key, str(value), spec.cat_buckets) == bucket and z >= 0:
+            return f"{key} = {str(value)!r}"
+        return f"{key} = {str(value)!r}, not what most peers have" if value is not None else f"no {key}"
+    if kind == "list":
+        bucket = int(bucket_text)
+        items = [str(v) for v in value] if isinstance(value, list | tuple) else []
+        hit = [v for v in items if stable_bucket(key, v, spec.list_buckets) == bucket]
+        if hit and z >= 0:
+            return f"{key} includes {', '.join(repr(v) for v in hit[:3])}"
+        return f"{key} lacks an item most peers have"
+    return name
