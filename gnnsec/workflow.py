@@ -138,7 +138,8 @@ def score_graph(
     if snapshot.num_nodes == 0:
         raise ValueError("the graph is empty for this window: ingest data first (`gnnsec ingest`)")
     say(f"encoding {snapshot.num_nodes:,} nodes and {snapshot.num_edges:,} relationships")
-    if checkpoint.detector is None:
+    detector = checkpoint.detector
+    if detector is None:
         raise ValueError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
     emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=device)
     benign = [uid for uid, verdict in analyst_labels(driver, database).items() if verdict == 0]
@@ -146,23 +147,23 @@ def score_graph(
         # Feedback extends the reference for this run only: the caller's checkpoint stays as loaded,
         # so scoring twice never adds the same nodes twice.
         checkpoint = copy.copy(checkpoint)
-        checkpoint.detector = copy.deepcopy(checkpoint.detector)
+        detector = checkpoint.detector = copy.deepcopy(detector)
         index = snapshot.index_of()
         rows = np.array([index[uid] for uid in benign if uid in index], dtype=np.int64)
         if rows.size:
             add_benign_reference(checkpoint, emb.subset(rows))
-    nodes = checkpoint.detector.score(emb)
+    nodes = detector.score(emb)
     anomalous = nodes.anomalous if threshold is None else nodes.score > threshold
     from gnnsec.gnn.pipeline import ScoreOutput
 
-    output = ScoreOutput(emb, nodes, edge_anomaly(emb.edge_logit), checkpoint.detector.snapshot_score(nodes))
+    output = ScoreOutput(emb, nodes, edge_anomaly(emb.edge_logit), detector.snapshot_score(nodes))
 
     say("explaining the anomalous nodes")
     labels = [schema.NODE_LABELS[i] for i in snapshot.node_label.tolist()]
     reasons: dict[int, list[str]] = {}
     flagged = np.nonzero(anomalous)[0]
     for i in flagged[np.argsort(-nodes.score[flagged], kind="stable")][:REASONS_FOR_TOP]:
-        explanation = checkpoint.detector.explain(emb, nodes, checkpoint.spec, snapshot.node_uid[int(i)])
+        explanation = detector.explain(emb, nodes, checkpoint.spec, snapshot.node_uid[int(i)])
         reasons[int(i)] = explanation.reasons()
     node_scores = [
         NodeScore(labels[i], snapshot.node_uid[i], float(nodes.score[i]), int(nodes.rank[i]), bool(anomalous[i]),
@@ -173,7 +174,7 @@ def score_graph(
         run_id=uuid.uuid4().hex[:16],
         model_id=model_id,
         scored_at=datetime.now(UTC),
-        threshold=float(threshold if threshold is not None else checkpoint.detector.config.threshold),
+        threshold=float(threshold if threshold is not None else detector.config.threshold),
         window_start=flt.since,
         window_end=flt.until,
         nodes_scored=snapshot.num_nodes,

@@ -51,7 +51,7 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
         click.echo(hunt.text, nl=not hunt.text.endswith("\n"))  # raw, unwrapped: pipes into cypher-shell as is
         return
     with connected() as (driver, database):
-        records, _, keys = driver.execute_query(cypher, values, database_=database)  # type: ignore[attr-defined]
+        records, _, keys = driver.execute_query(cypher, values, database_=database)
     fmt = choose_format(fmt)
     if fmt != "table":
         emit(({key: plain(record[key]) for key in keys} for record in records), fmt, columns=keys)

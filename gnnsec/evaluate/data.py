@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gnnsec import schema
+from gnnsec.ingest.base import NodeRef
 from gnnsec.ingest.staging import StagedEdge, StagedNode, Staging
 from gnnsec.snapshot import Snapshot
 from gnnsec.times import parse_time
@@ -133,18 +134,18 @@ def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
     (``count``, times, ``window``, ``actions``) are dropped, as the exporter drops them.
     """
     nodes: dict[tuple[str, str], StagedNode] = {}
-    edges: dict[tuple[str, Any, Any, datetime | None], StagedEdge] = {}
+    edges: dict[tuple[str, NodeRef, NodeRef, datetime | None], StagedEdge] = {}
     for staging in stagings:
-        for key, node in staging.nodes.items():
-            if key in nodes:
-                _merge_node(nodes[key], node)
+        for node_key, node in staging.nodes.items():
+            if node_key in nodes:
+                _merge_node(nodes[node_key], node)
             else:
-                nodes[key] = StagedNode(node.label, node.uid, dict(node.props), node.first_seen, node.last_seen)
-        for key, edge in staging.edges.items():
-            if key in edges:
-                _merge_edge(edges[key], edge)
+                nodes[node_key] = StagedNode(node.label, node.uid, dict(node.props), node.first_seen, node.last_seen)
+        for edge_key, edge in staging.edges.items():
+            if edge_key in edges:
+                _merge_edge(edges[edge_key], edge)
             else:
-                edges[key] = StagedEdge(edge.type, edge.src, edge.dst, edge.window, dict(edge.props), edge.count,
+                edges[edge_key] = StagedEdge(edge.type, edge.src, edge.dst, edge.window, dict(edge.props), edge.count,
                                         edge.first_seen, edge.last_seen, dict(edge.actions), dict(edge.sums))
     ordered_nodes = sorted(nodes.values(), key=lambda n: (schema.label_id(n.label), n.uid))
     index = {(n.label, n.uid): i for i, n in enumerate(ordered_nodes)}

@@ -43,7 +43,9 @@ class FeatureDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``[n, out_dim]``; columns beyond ``active_dim`` are the feature padding and are exactly 0."""
         hidden = self.net[1](self.net[0](z))
-        last: nn.Linear = self.net[2]
+        last = self.net[2]
+        if not isinstance(last, nn.Linear):  # nn.Sequential indexes as Module; __init__ put a Linear last
+            raise TypeError(f"the decoder's last layer is {type(last).__name__}, not Linear")
         a = self.active_dim
         out = nn.functional.linear(hidden, last.weight[:a], last.bias[:a])
         return nn.functional.pad(out, (0, self.out_dim - a)) if a < self.out_dim else out

@@ -81,8 +81,8 @@ class TailModel:
 
     def __init__(self, config: TailConfig | None = None) -> None:
         self.config = config or TailConfig()
-        self.groups: dict[object, _Group] = {}
-        self.pooled: dict[object, _Group] = {}
+        self.groups: dict[tuple[int, int], _Group] = {}
+        self.pooled: dict[int, _Group] = {}
 
     @staticmethod
     def _tail_counts(sorted_columns: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -437,8 +437,8 @@ class PairExplainer:
             days = round((window - last) / 86400.0) - 1 if math.isfinite(last) else 0
             return f"active again after {days} dormant day(s)" if days > 0 else "active again after a dormant spell"
         if name in ("volume_z", "volume_ratio"):
-            now = float(snap.edge_count[out_now].sum())
-            return f"{now:,.0f} events, far above its own usual volume"
+            events = float(snap.edge_count[out_now].sum())
+            return f"{events:,.0f} events, far above its own usual volume"
         if name == "hour_novelty":
             return "active at hours it is normally not"
         if name in ("new_in_edges", "new_in_share") and new_in:

@@ -205,9 +205,11 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     driver, the progress display), which has imported the adapters once; spawn where there is none."""
     import multiprocessing
 
+    context: multiprocessing.context.BaseContext
     if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["gnnsec.ingest.pipeline"])
+        forkserver = multiprocessing.get_context("forkserver")
+        forkserver.set_forkserver_preload(["gnnsec.ingest.pipeline"])
+        context = forkserver
     else:
         context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)

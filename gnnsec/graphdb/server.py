@@ -39,9 +39,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from gnnsec import config
 from gnnsec.graphdb.errors import Neo4jAuthFailed, Neo4jServerError, Neo4jUnavailable
+
+if TYPE_CHECKING:
+    import neo4j
 
 DEFAULT_BOLT_PORT = 7687
 DEFAULT_HTTP_PORT = 7474
@@ -412,6 +416,19 @@ def _check_port(name: str, port: int) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+class _SavedState(TypedDict, total=False):
+    """What ``LocalNeo4j._write_state`` writes to ``state.json`` (every key optional on read)."""
+
+    pid: int
+    bolt_port: int
+    http_port: int
+    heap: str
+    pagecache: str
+    neo4j_version: str
+    java: str
+    started_at: str
+
+
 @dataclass(frozen=True, slots=True)
 class ServerStatus:
     """What runs where; ``already_running`` tells ``start`` callers that nothing new was launched."""
@@ -565,15 +582,16 @@ class LocalNeo4j:
 
     # ---- state on disk ------------------------------------------------------------------
 
-    def _saved_state(self) -> dict[str, object]:
+    def _saved_state(self) -> _SavedState:
         try:
             state = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return {}
-        return state if isinstance(state, dict) else {}
+        # Only the outer shape is checked, as before: the values are what _write_state wrote.
+        return cast(_SavedState, state) if isinstance(state, dict) else {}
 
     def _write_state(self, pid: int, java: JavaRuntime) -> None:
-        state = {
+        state: _SavedState = {
             "pid": pid,
             "bolt_port": self.bolt_port,
             "http_port": self.http_port,
@@ -681,8 +699,8 @@ class LocalNeo4j:
         pid = self.running_pid()
         if pid is not None:
             saved = self._saved_state()
-            self.bolt_port = int(saved.get("bolt_port", self.bolt_port))  # type: ignore[arg-type]
-            self.http_port = int(saved.get("http_port", self.http_port))  # type: ignore[arg-type]
+            self.bolt_port = int(saved.get("bolt_port", self.bolt_port))
+            self.http_port = int(saved.get("http_port", self.http_port))
             self._wait_until_ready(pid, time.monotonic() + self.startup_timeout, log_offset=0, fresh=False)
             return self._status(pid, already_running=True)
         self.pid_file.unlink(missing_ok=True)
@@ -781,10 +799,15 @@ class LocalNeo4j:
 
     def _owns_child(self, pid: int) -> bool:
         """True when ``pid`` is the process this object launched (so no command-line check is needed)."""
-        return self._process is not None and self._process.pid == pid
+        return self._child(pid) is not None
+
+    def _child(self, pid: int) -> subprocess.Popen[bytes] | None:
+        """The process this object launched when ``pid`` is it, else None."""
+        return self._process if self._process is not None and self._process.pid == pid else None
 
     def _check_alive(self, pid: int, log_offset: int) -> None:
-        exited = self._process.poll() is not None if self._owns_child(pid) else not pid_alive(pid)  # type: ignore[union-attr]
+        child = self._child(pid)
+        exited = child.poll() is not None if child is not None else not pid_alive(pid)
         if exited:
             self.pid_file.unlink(missing_ok=True)
             raise Neo4jServerError(
@@ -836,9 +859,10 @@ class LocalNeo4j:
                     os.kill(pid, signal.SIGKILL)
                 if not _wait_for_exit(pid, 15):
                     raise Neo4jServerError(f"Neo4j (pid {pid}) survived SIGKILL; check `ps -p {pid}`")
-        if self._owns_child(pid):
+        child = self._child(pid)
+        if child is not None:
             with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
-                self._process.wait(timeout=5)  # type: ignore[union-attr]
+                child.wait(timeout=5)
             self._process = None
         self.pid_file.unlink(missing_ok=True)
 
@@ -847,8 +871,8 @@ class LocalNeo4j:
         pid = self.running_pid()
         if pid is not None:
             saved = self._saved_state()
-            self.bolt_port = int(saved.get("bolt_port", self.bolt_port))  # type: ignore[arg-type]
-            self.http_port = int(saved.get("http_port", self.http_port))  # type: ignore[arg-type]
+            self.bolt_port = int(saved.get("bolt_port", self.bolt_port))
+            self.http_port = int(saved.get("http_port", self.http_port))
         return self._status(pid)
 
     def _status(
@@ -884,12 +908,12 @@ class LocalNeo4j:
         return " ".join(f"{', '.join(r['versions'])} {r['edition']}" for r in records) or None
 
 
-def _database_online(driver: object, database: str) -> bool:
+def _database_online(driver: neo4j.Driver, database: str) -> bool:
     """True once ``database`` answers a trivial query (system comes up before neo4j)."""
     import neo4j.exceptions
 
     try:
-        driver.execute_query("RETURN 1", database_=database)  # type: ignore[attr-defined]
+        driver.execute_query("RETURN 1", database_=database)
     except (neo4j.exceptions.TransientError, neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired):
         return False
     except neo4j.exceptions.ClientError as exc:

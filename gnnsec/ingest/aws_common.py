@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from gnnsec.ingest import uids
 from gnnsec.ingest.base import Edge, Node, NodeRef
@@ -43,7 +43,7 @@ def is_account_id(value: Any) -> bool:
     return isinstance(value, str) and len(value) == 12 and value.isdigit()
 
 
-def is_instance_id(value: Any) -> bool:
+def is_instance_id(value: Any) -> TypeGuard[str]:
     """``i-`` followed by 8 or 17 alphanumerics (anonymised samples use mixed case)."""
     return (
         isinstance(value, str) and value.startswith("i-") and len(value) in (10, 19) and value[2:].isalnum()

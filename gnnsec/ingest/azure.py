@@ -414,7 +414,7 @@ def _signin_records(record: dict[str, Any]) -> Iterator[Record]:
     country = as_str(location.get("countryOrRegion")) if isinstance(location, Mapping) else as_str(location)
     props = clean_props(
         failed=failed,
-        error_code=int(error) if failed and str(error).lstrip("-").isdigit() else None,
+        error_code=int(error) if error is not None and failed and str(error).lstrip("-").isdigit() else None,
         risk=as_str(payload.get("risklevelduringsignin")),
         conditional_access=as_str(payload.get("conditionalaccessstatus")),
         resource=as_str(payload.get("resourcedisplayname")),
@@ -471,13 +471,13 @@ def _directory_audit(record: Mapping[str, Any], payload: Mapping[str, Any], tena
         if not isinstance(target, Mapping):
             continue
         kind = str(target.get("type", "")).lower()
-        upn = as_str(target.get("userPrincipalName"))
-        object_id = as_str(target.get("id"))
-        if kind == "user" and upn:
-            targets.append(Node("User", uids.azure_user(upn), {"name": upn.lower(), **props}, time))
-        elif kind in ("serviceprincipal", "application") and object_id:
-            name = as_str(target.get("displayName")) or object_id
-            targets.append(Node("Role", uids.azure_principal(object_id), {"name": name, "kind": kind, **props}, time))
+        target_upn = as_str(target.get("userPrincipalName"))
+        target_id = as_str(target.get("id"))
+        if kind == "user" and target_upn:
+            targets.append(Node("User", uids.azure_user(target_upn), {"name": target_upn.lower(), **props}, time))
+        elif kind in ("serviceprincipal", "application") and target_id:
+            name = as_str(target.get("displayName")) or target_id
+            targets.append(Node("Role", uids.azure_principal(target_id), {"name": name, "kind": kind, **props}, time))
     if not targets and tenant:
         targets.append(Node("CloudAccount", azure_tenant(tenant), tenant_node(tenant).props, time))
     for target_node in targets:

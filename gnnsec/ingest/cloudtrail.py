@@ -304,13 +304,13 @@ class _EventMapper:
         elif kind == "AWSService":
             # The service itself is not an entity we model; EC2 fetching instance-role credentials is,
             # as the instance assuming its role (the session name is the instance id).
-            session = params.get("roleSessionName")
+            session_name = params.get("roleSessionName")
             role_uid = role_uid_from_arn(params.get("roleArn") or "")
-            if name == "AssumeRole" and is_instance_id(session) and role_uid:
+            if name == "AssumeRole" and is_instance_id(session_name) and role_uid:
                 role_account = role_uid.split(":", 5)[4]
-                ref = NodeRef("VM", uids.aws_ec2_instance(region, role_account, session))
-                props = {"name": session, "cloud": CLOUD, "account": role_account, "region": region,
-                         "instance_id": session}
+                ref = NodeRef("VM", uids.aws_ec2_instance(region, role_account, session_name))
+                props = {"name": session_name, "cloud": CLOUD, "account": role_account, "region": region,
+                         "instance_id": session_name}
             else:
                 return None
         elif kind in ("SAMLUser", "WebIdentityUser"):

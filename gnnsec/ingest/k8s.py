@@ -120,7 +120,10 @@ class KubernetesObjectsAdapter:
                 except ValueError as exc:
                     yield BadRecord(where, str(exc), excerpt(obj))
                     continue
-                node_uids[str(obj["metadata"]["name"])] = records[0].uid  # type: ignore[union-attr]
+                vm = records[0]
+                if not isinstance(vm, Node):  # _node_records yields the VM first
+                    raise TypeError(f"expected the VM node first, got {vm!r}")
+                node_uids[str(obj["metadata"]["name"])] = vm.uid
                 yield from records
         for where, obj in items:
             kind = obj.get("kind")
@@ -135,13 +138,18 @@ class KubernetesObjectsAdapter:
 
 def _cluster_from_objects(objects: Iterator[Mapping[str, Any]]) -> str | None:
     for obj in objects:
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+        metadata = _mapping(obj.get("metadata"))
         name = as_str(metadata.get("clusterName"))
-        labels = metadata.get("labels") if isinstance(metadata.get("labels"), Mapping) else {}
+        labels = _mapping(metadata.get("labels"))
         name = name or next((as_str(labels.get(key)) for key in _CLUSTER_LABELS if as_str(labels.get(key))), None)
         if name:
             return name
     return None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -154,7 +162,7 @@ def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 def _node_records(cluster: str, obj: Mapping[str, Any]) -> Iterator[Record]:
     metadata = _metadata(obj)
     name = str(metadata["name"])
-    labels = metadata.get("labels") if isinstance(metadata.get("labels"), Mapping) else {}
+    labels = _mapping(metadata.get("labels"))
     provider = as_str(get_path(obj, "spec", "providerID")) or ""
     region = as_str(labels.get("topology.kubernetes.io/region")) or as_str(
         labels.get("failure-domain.beta.kubernetes.io/region")
@@ -198,7 +206,7 @@ def _pod_records(cluster: str, obj: Mapping[str, Any], node_uids: Mapping[str, s
     metadata = _metadata(obj)
     name = str(metadata["name"])
     namespace = as_str(metadata.get("namespace")) or "default"
-    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
+    spec = _mapping(obj.get("spec"))
     containers = [(c, False) for c in spec.get("containers") or [] if isinstance(c, Mapping)]
     containers += [(c, True) for c in spec.get("initContainers") or [] if isinstance(c, Mapping)]
     privileged = any(bool(get_path(c, "securityContext", "privileged")) for c, _ in containers)
@@ -333,7 +341,7 @@ def _audit_records(event: Mapping[str, Any], cluster: str) -> Iterator[Record]:
             break
     if time is None:
         raise ValueError("audit event without stageTimestamp or requestReceivedTimestamp")
-    ref = event.get("objectRef") if isinstance(event.get("objectRef"), Mapping) else {}
+    ref = _mapping(event.get("objectRef"))
     resource = as_str(ref.get("resource"))
     subresource = as_str(ref.get("subresource"))
     namespace = as_str(ref.get("namespace"))

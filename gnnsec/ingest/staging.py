@@ -292,10 +292,10 @@ class Staging:
                 for name in SUMMED_PROPERTIES:
                     if name in edge.sums:
                         validation.check_sum(name, mine.sums.get(name, 0) + edge.sums[name])
-        for key, node in other.nodes.items():
-            known = self.nodes.get(key)
+        for node_key, node in other.nodes.items():
+            known = self.nodes.get(node_key)
             if known is None:
-                self.nodes[key] = node
+                self.nodes[node_key] = node
                 continue
             if node.props:
                 known.props.update(node.props)

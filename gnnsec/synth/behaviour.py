@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from gnnsec.synth.estate import Account, Estate, Ids, Instance, Person, Role
 from gnnsec.synth.records import (
@@ -88,7 +88,9 @@ class BenignBehaviour:
             self.region_hosts.setdefault((host.account_id, host.region), []).append(host)
         self.new_service_hour = (estate.hours * 2) // 5 + 14 - ((estate.hours * 2) // 5) % 24
         self.partner_external_id = "".join(
-            str(c.get("Condition", {}).get("StringEquals", {}).get("sts:ExternalId", ""))  # type: ignore[union-attr]
+            # The Condition block's shape is the one estate._trust_accounts writes.
+            str(cast(dict[str, dict[str, str]], c.get("Condition", {})).get("StringEquals", {})
+                .get("sts:ExternalId", ""))
             for c in prod.role("partner-monitoring").trust
         )
 
