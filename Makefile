@@ -19,6 +19,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check gnnsec tests benchmarks
+	$(BIN)/python -m mypy gnnsec
 	$(BIN)/python -m pytest -q
 
 lint: install
