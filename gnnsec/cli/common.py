@@ -15,6 +15,8 @@ import click
 from rich.console import Console
 
 if TYPE_CHECKING:
+    import neo4j
+
     from gnnsec.config import Neo4jSettings
 
 console = Console()
@@ -96,6 +98,7 @@ def neo4j_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      default="neo4j", show_default=True, help="Neo4j database."),
     ]
     # click shows parameters in reverse order of this list: put these first here so they show last.
+    # (ignored for mypy: click keeps options in a function attribute that functions do not declare)
     wrapper.__click_params__ = [*reversed(options), *getattr(command, "__click_params__", [])]  # type: ignore[attr-defined]
     return wrapper
 
@@ -168,7 +171,7 @@ def describe_connection(settings: Neo4jSettings, options: ConnectionOptions | No
 
 
 @contextmanager
-def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[Any, str]]:
+def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[neo4j.Driver, str]]:
     """Open a driver to the Neo4j the ``--neo4j-*`` options or ``NEO4J_*`` name (else the local ``gnnsec db``).
 
     Yields ``(driver, database)``; connection problems become a ``ClickException`` that says

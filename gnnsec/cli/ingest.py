@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -143,7 +143,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
             console.print(f"  {count:>6}  {reason}")
 
 
-def _dry_run(items: list[WorkItem], aggregation: object, skip_bad: bool) -> None:
+def _dry_run(items: list[WorkItem], aggregation: timedelta, skip_bad: bool) -> None:
     from gnnsec.ingest.pipeline import stage
 
     table = Table(title="Dry run (nothing written)")
@@ -151,7 +151,7 @@ def _dry_run(items: list[WorkItem], aggregation: object, skip_bad: bool) -> None
         table.add_column(column)
     for item in items:
         try:
-            staging, skipped = stage(item, aggregation, skip_bad)  # type: ignore[arg-type]
+            staging, skipped = stage(item, aggregation, skip_bad)
         except IngestError as exc:
             raise click.ClickException(str(exc)) from None
         table.add_row(str(item.path), item.source, str(staging.records), str(len(staging.nodes)),

@@ -263,7 +263,7 @@ def run_history_evaluation(
     return HistoryEvalResult(records, ranks, fpr, {"train": int(train_rows.size), "test": int(test_rows.size)})
 
 
-def _daily_baseline(model: str, snapshot: object, features: WindowFeatures, test: WindowFeatures, seed: int
+def _daily_baseline(model: str, snapshot: Snapshot, features: WindowFeatures, test: WindowFeatures, seed: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Each test day: fit on every earlier pair (a fifth held out for the threshold), then score the day.
     Scores of different days are comparable through the flag; rankings are per day. Returns (score, flagged)."""
@@ -283,7 +283,7 @@ def _daily_baseline(model: str, snapshot: object, features: WindowFeatures, test
     return score, flagged
 
 
-def _baseline(model: str, snapshot: object, train: WindowFeatures, test: WindowFeatures, seed: int,
+def _baseline(model: str, snapshot: Snapshot, train: WindowFeatures, test: WindowFeatures, seed: int,
               train_positive: np.ndarray, mode: str) -> tuple[np.ndarray, dict[str, float]]:
     """A baseline's test scores and per-label thresholds from the training side only."""
     from gnnsec.evaluate.history_baselines import history_baseline_scores
@@ -295,7 +295,7 @@ def _baseline(model: str, snapshot: object, train: WindowFeatures, test: WindowF
     val_y = train_positive[held].astype(np.int64)
     # One fit scores both: the held-out fifth (for the threshold) and the test pairs.
     both = _concatenate(val, test)
-    scores = history_baseline_scores(model, snapshot, fit, both, seed, train_y=fit_y)  # type: ignore[arg-type]
+    scores = history_baseline_scores(model, snapshot, fit, both, seed, train_y=fit_y)
     val_scores, test_scores = scores[: val.num_pairs], scores[val.num_pairs :]
     thresholds = {}
     for label in EVAL_LABELS:

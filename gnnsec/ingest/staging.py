@@ -200,8 +200,8 @@ class Staging:
             props = clean_properties(raw) if raw else {}
             if props:
                 validation.check_properties(props, activity=aggregated, limits=self.limits)
-            if aggregated and counted:
-                window = window_start(edge.time, self.window)  # type: ignore[arg-type]
+            if aggregated and counted and edge.time is not None:  # activity has a time: checked above
+                window = window_start(edge.time, self.window)
                 staged = self.edges.get((edge.type, edge.src, edge.dst, window))
                 for name in SUMMED_PROPERTIES:
                     if name in counted:
@@ -233,6 +233,8 @@ class Staging:
         if staged is None:
             staged = self.edges[key] = StagedEdge(edge.type, edge.src, edge.dst, window)
         if aggregated:
+            if edge.time is None:  # never: _checked_edge refuses activity without an event time
+                raise schema.SchemaError(f"{edge.type} is activity and needs an event time")
             self.events += 1
             if self.batch is not None:
                 self.batches[self.batch]["events"] += 1
@@ -241,9 +243,9 @@ class Staging:
             if share is None:
                 share = staged.contributions[self.batch] = {"count": 0}
             share["count"] += 1
-            if staged.first_seen is None or edge.time < staged.first_seen:  # type: ignore[operator]
+            if staged.first_seen is None or edge.time < staged.first_seen:
                 staged.first_seen = edge.time
-            if staged.last_seen is None or edge.time > staged.last_seen:  # type: ignore[operator]
+            if staged.last_seen is None or edge.time > staged.last_seen:
                 staged.last_seen = edge.time
             if edge.action and len(staged.actions) < MAX_ACTIONS_PER_EDGE:
                 staged.actions[edge.action] = None

@@ -127,6 +127,10 @@ class Campaign:
         self.steps: dict[int, list[Step]] = {}
         self.seen_ips: set[tuple[str, str]] = set()
 
+    def plan(self) -> None:
+        """Schedule the campaign's steps with :meth:`at` (each campaign defines its own)."""
+        raise NotImplementedError
+
     def at(self, hour: int, step: Step) -> None:
         hour = max(0, min(self.estate.hours - 1, hour))
         self.steps.setdefault(hour, []).append(step)
@@ -611,7 +615,7 @@ def plan_campaigns(estate: Estate, behaviour: BenignBehaviour, names: list[str],
     for name in names:
         cls = CAMPAIGN_CLASSES[name]
         campaign = cls(estate, behaviour, labels, random.Random(f"campaign:{estate.seed}:{name}"))
-        campaign.plan()  # type: ignore[attr-defined]
+        campaign.plan()
         campaigns.append(campaign)
     return campaigns
 
