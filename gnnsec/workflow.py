@@ -33,6 +33,7 @@ from gnnsec.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from gnnsec.gnn.checkpoint import Checkpoint
+    from gnnsec.gnn.detect import Explanation
     from gnnsec.gnn.pipeline import ScoreOutput
     from gnnsec.gnn.train import TrainConfig, TrainResult
 
@@ -214,7 +215,7 @@ def explain_uid(
     database: str | None = None,
     hops: int = 2,
     device: str = "auto",
-) -> Any:
+) -> Explanation:
     """Why ``uid`` scores as it does, computed on its ``hops``-neighbourhood with the run's model."""
     from gnnsec.gnn.embed import embed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.text import Text
@@ -33,8 +33,11 @@ from gnnsec.cli.output import (
 from gnnsec.config import latest_model_path
 from gnnsec.workflow import model_id_of
 
+if TYPE_CHECKING:
+    from gnnsec.gnn.checkpoint import Checkpoint
 
-def _load(model: Path | None) -> tuple[Any, Path]:
+
+def _load(model: Path | None) -> tuple[Checkpoint, Path]:
     from gnnsec.gnn.checkpoint import CheckpointError, load_checkpoint
 
     path = model or latest_model_path()
