@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import neo4j
 
     from gnnsec.config import Neo4jSettings
+    from gnnsec.graphdb.export import SnapshotFilter
 
 console = Console()
 err_console = Console(stderr=True)
@@ -246,7 +247,7 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 
 def window_filter(since: str | None, until: str | None, clouds: tuple[str, ...] = (),
-                  accounts: tuple[str, ...] = ()) -> Any:
+                  accounts: tuple[str, ...] = ()) -> SnapshotFilter:
     from gnnsec.graphdb.export import SnapshotFilter
 
     return SnapshotFilter(since=_when(since, "--since"), until=_when(until, "--until"), clouds=clouds,
@@ -267,7 +268,7 @@ def display_name(uid: str) -> str:
 
 
 @contextmanager
-def progress(message: str) -> Iterator[Any]:
+def progress(message: str) -> Iterator[Callable[[str], None]]:
     """A spinner on a terminal; when stderr is piped, one timestamped line per update (at most every 2 s),
     so long work is never silent in a CI log or under ``| tee``; nothing with ``gnnsec -q``. Yields
     ``update(text)``."""
