@@ -627,6 +627,9 @@ class LocalNeo4j:
             "dbms.security.auth_enabled": "true",
             "dbms.usage_report.enabled": "false",
             "dbms.security.procedures.unrestricted": "apoc.*",
+            # Hosts Browser may `:play` guides from (`gnnsec db guide --serve`): the default plus 127.0.0.1.
+            # 5.26 declares only this spelling; `..._allowlist` makes strict validation refuse to start.
+            "browser.remote_content_hostname_whitelist": "guides.neo4j.com,localhost,127.0.0.1",
             # Preallocating 256 MB per transaction log costs 512 MB of disk per data dir (system +
             # neo4j): too much for throw-away test servers, and not needed by a development database.
             "db.tx_log.preallocate": "false",
