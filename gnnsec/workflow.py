@@ -34,6 +34,7 @@ from gnnsec.snapshot import Snapshot
 if TYPE_CHECKING:
     from gnnsec.gnn.checkpoint import Checkpoint
     from gnnsec.gnn.detect import Explanation
+    from gnnsec.gnn.features import FeatureSpec
     from gnnsec.gnn.pipeline import ScoreOutput
     from gnnsec.gnn.train import TrainConfig, TrainResult
 
@@ -165,7 +166,7 @@ def score_graph(
     flagged = np.nonzero(anomalous)[0]
     for i in flagged[np.argsort(-nodes.score[flagged], kind="stable")][:REASONS_FOR_TOP]:
         explanation = detector.explain(emb, nodes, checkpoint.spec, snapshot.node_uid[int(i)])
-        reasons[int(i)] = explanation.reasons()
+        reasons[int(i)] = features_in_words(explanation, snapshot, checkpoint.spec).reasons()
     node_scores = [
         NodeScore(labels[i], snapshot.node_uid[i], float(nodes.score[i]), int(nodes.rank[i]), bool(anomalous[i]),
                   reasons.get(i, []))
@@ -226,7 +227,17 @@ def explain_uid(
         raise ValueError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
     emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=device)
     nodes = checkpoint.detector.score(emb)
-    return checkpoint.detector.explain(emb, nodes, checkpoint.spec, uid)
+    return features_in_words(checkpoint.detector.explain(emb, nodes, checkpoint.spec, uid), snapshot, checkpoint.spec)
+
+
+def features_in_words(explanation: Explanation, snapshot: Snapshot, spec: FeatureSpec) -> Explanation:
+    """The explanation with its feature columns named in words (``cat:endpoint#2`` → ``endpoint = '…'``)."""
+    from gnnsec.gnn.features import describe_feature
+
+    node = snapshot.node_uid.index(explanation.uid)
+    explanation.unusual_features = [(describe_feature(name, snapshot, node, spec, z), z)
+                                    for name, z in explanation.unusual_features]
+    return explanation
 
 
 def record_feedback(

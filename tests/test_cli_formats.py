@@ -336,6 +336,7 @@ def test_explain_in_every_format(scored_estate: ScoredEstate) -> None:
         check(edge, EXPLAIN_RELATIONSHIP, "explain relationship")
     for feature in document["unusual_features"]:
         check(feature, EXPLAIN_FEATURE, "explain feature")
+        assert "#" not in feature["feature"], feature  # in words, never a hash bucket (cat:endpoint#2)
     assert as_jsonl(run(env, "explain", top.uid, "--model", model, "--format", "jsonl")) == [document]
     rows = as_csv(run(env, "explain", top.uid, "--model", model, "--format", "csv"))
     assert {r["section"] for r in rows} >= {"stored", "neighbourhood", "relationship", "feature"}

@@ -110,7 +110,7 @@ class Explanation:
     def reasons(self, limit: int = 5) -> list[str]:
         """Short human strings, written to the node as ``anomaly_reasons``."""
         out = [f"unusual {rel} {direction} {peer} ({a:.2f})" for rel, direction, peer, a in self.unusual_edges[:2]]
-        out += [f"{name} is {z:+.1f} sd from {self.label} peers" for name, z in self.unusual_features[:2]]
+        out += [f"{name} ({z:+.1f} sd from {self.label} peers)" for name, z in self.unusual_features[:2]]
         out += [f"pulled by neighbour {peer}" for peer, _ in self.pulling_neighbours[:1]]
         return out[:limit]
 
