@@ -111,3 +111,97 @@ def test_neo4j_browser_connects_runs_a_hunt_and_shows_the_top_scored_user(
     wait.until(result_shows_top_user, f"the Browser result never showed the top-scored user {top_uid}")
     body = chrome.find_element(By.TAG_NAME, "body").text
     assert [r["uid"] for r in records if r["uid"] not in body] == [], "every row of the hunt is in the table"
+
+
+# ---- the hunting pack as a Browser guide (`gnnsec db guide --serve`, issue #11) -----------------------------
+
+GUIDE_HUNT = "top-anomalous-identities"
+
+
+def _connect(chrome: Any, neo4j_server: LocalNeo4j, user: str, password: str) -> None:
+    """Log Browser in over bolt:// to the test server (the same steps as the test above)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    wait = WebDriverWait(chrome, WAIT_S)
+    chrome.get(neo4j_server.browser_url)
+    address = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid='boltaddress']")))
+    wait.until(lambda _page: address.get_attribute("value"))
+    Select(chrome.find_element(By.CSS_SELECTOR, "[data-testid='bolt-scheme-select']")).select_by_visible_text("bolt://")
+    wanted = f"127.0.0.1:{neo4j_server.bolt_port}"
+
+    def address_is_set(_page: Any) -> bool:
+        if address.get_attribute("value") != wanted:
+            address.send_keys(Keys.CONTROL, "a")
+            address.send_keys(wanted)
+        return address.get_attribute("value") == wanted
+
+    wait.until(address_is_set, f"could not set the connect URL to {wanted}")
+    chrome.find_element(By.CSS_SELECTOR, "[data-testid='username']").send_keys(user)
+    chrome.find_element(By.CSS_SELECTOR, "[data-testid='password']").send_keys(password)
+    chrome.find_element(By.CSS_SELECTOR, "[data-testid='connect']").click()
+    wait.until(lambda page: "You are connected" in page.find_element(By.TAG_NAME, "body").text)
+
+
+def test_neo4j_browser_plays_the_hunting_guide_and_runs_a_hunt_from_it(
+    scored_estate: ScoredEstate, neo4j_server: LocalNeo4j | None, chrome: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from gnnsec.hunts import load_hunts
+    from gnnsec.hunts_guide import play_command, render_guide, serve_guide
+
+    if neo4j_server is None:
+        pytest.skip("NEO4J_URI names an external server: its Browser address is unknown to the suite")
+    hunts = load_hunts()
+    query, parameters = hunts[GUIDE_HUNT].bind()
+    records, _, _ = scored_estate.driver.execute_query(query, parameters, database_=scored_estate.database)
+    assert records, f"{GUIDE_HUNT} finds rows in the scored estate"
+    expected = [r["uid"] for r in records[:5]]
+    wait = WebDriverWait(chrome, WAIT_S)
+    guide = serve_guide(render_guide(hunts.values()))
+    try:
+        _connect(chrome, neo4j_server, scored_estate.settings.user, scored_estate.settings.password)
+        chrome.find_element(By.CSS_SELECTOR, "[data-testid='activeEditor']").click()
+        # localhost, the host in Browser's default allowlist: the same line `gnnsec db guide --serve` prints
+        chrome.find_element(By.CSS_SELECTOR, "[data-testid='activeEditor'] textarea").send_keys(
+            play_command(guide.server_address[1]))
+        chrome.find_element(By.CSS_SELECTOR, "[data-testid='editor-Run']").click()
+        first_of = f"1 / {len(hunts) + 1}"  # the slide counter: an index slide, then one slide per hunt
+        carousel = wait.until(
+            lambda page: next((c for c in page.find_elements(By.CSS_SELECTOR, "[data-testid='carousel']")
+                               if first_of in c.text), None),
+            f"Browser never showed the guide's slides ({first_of})")
+        index = carousel.get_attribute("textContent")
+        assert all(name in index for name in hunts), "the first slide lists every hunt"
+
+        def on_the_hunts_slide(_page: Any) -> bool:
+            titles = [h.text for h in carousel.find_elements(By.TAG_NAME, "h3")]
+            if any(title.endswith(f". {GUIDE_HUNT}") for title in titles):
+                return True
+            carousel.find_element(By.CSS_SELECTOR, "[data-testid='nextSlide']").click()
+            return False
+
+        wait.until(on_the_hunts_slide, f"no slide for {GUIDE_HUNT}")
+        runnable = [pre for pre in carousel.find_elements(By.CSS_SELECTOR, "pre.runnable") if pre.is_displayed()]
+        assert len(runnable) == 1
+        runnable[0].click()  # Browser puts the query in the editor; the analyst runs it
+        wait.until(lambda page: "anomaly_score >= min_score" in page.find_element(
+            By.CSS_SELECTOR, "[data-testid='activeEditor']").text.replace("\xa0", " "),
+            "the click did not fill the editor")
+        chrome.find_element(By.CSS_SELECTOR, "[data-testid='editor-Run']").click()
+
+        def result_shows_the_top_rows(page: Any) -> bool:
+            tables = page.find_elements(By.CSS_SELECTOR, "[data-testid='cypherFrameSidebarTable']")
+            if tables and tables[0].is_displayed():
+                tables[0].click()
+            body = page.find_element(By.TAG_NAME, "body").text
+            return all(uid in body for uid in expected)
+
+        wait.until(result_shows_the_top_rows, f"the hunt run from the guide never showed its top rows {expected}")
+    finally:
+        guide.shutdown()
+        guide.server_close()

@@ -1,4 +1,5 @@
-"""``gnnsec db start | stop | status | init``: run a local Neo4j, or use the one ``NEO4J_URI`` names.
+"""``gnnsec db start | stop | status | init | guide``: run a local Neo4j, or use the one ``NEO4J_URI`` names;
+``guide`` offers the hunting pack inside Neo4j Browser.
 
 There is deliberately no ``--password`` option: a password on a command line ends up in shell
 history and ``ps``. Use ``NEO4J_PASSWORD`` or let gnnsec generate and store one.
@@ -7,6 +8,7 @@ history and ``ps``. Use ``NEO4J_PASSWORD`` or let gnnsec generate and store one.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +52,8 @@ def _external_uri() -> str | None:
 
 @click.group()
 def db() -> None:
-    """Run a local Neo4j (start, stop, status, init), or use the server NEO4J_URI points at."""
+    """Run a local Neo4j (start, stop, status, init), or use the server NEO4J_URI points at; guide: the hunting
+    pack as a Neo4j Browser guide."""
 
 
 @db.command()
@@ -194,3 +197,46 @@ def init() -> None:
     except GraphDBError as exc:
         raise click.ClickException(str(exc)) from None
     console.print(f"Schema applied to {settings.uri} (database {settings.database}): {count} statements.")
+
+
+@db.command()
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the guide page to this file (default without --serve: print it).")
+@click.option("--serve", is_flag=True,
+              help="Serve the guide on 127.0.0.1 until Ctrl-C and print the `:play` line for Neo4j Browser.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port for --serve (0: a free one).")
+def guide(out: Path | None, serve: bool, port: int) -> None:
+    """The hunting pack as a Neo4j Browser guide: one slide per hunt, its Cypher one click from the editor.
+
+    With --serve, type the printed `:play http://localhost:PORT/gnnsec-guide.html` into Browser (on this
+    machine). Browser fetches guides itself, only from hosts in the server's
+    browser.remote_content_hostname_whitelist (localhost by default) that answer CORS, as --serve does.
+    """
+    from gnnsec.hunts_guide import play_command, render_guide, serve_guide
+
+    try:
+        page = render_guide()
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    if out is not None:
+        out.write_text(page, encoding="utf-8")
+        err_console.print(f"Wrote the guide to {out}.", style="dim", soft_wrap=True)
+    if not serve:
+        if out is None:
+            click.echo(page, nl=False)
+        return
+    try:
+        server = serve_guide(page, port=port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve the guide on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    console.print("Serving the hunting guide; in Neo4j Browser run:")
+    console.print(Text(play_command(server.server_address[1]), style="bold"))
+    console.print("Ctrl-C stops it.", style="dim")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
