@@ -198,4 +198,5 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
     else:
         where = "your Neo4j Browser (the server --neo4j-uri / NEO4J_URI names)"
     queries = "\n\n".join(escape(q) for q in BROWSER_QUERIES)
-    console.print(Panel(f"Open {where} and paste:\n\n{queries}", title="Hunt in Neo4j Browser"))
+    guide = "The whole hunting pack as slides in Browser: gnnsec db guide --serve, then type the :play line it prints."
+    console.print(Panel(f"Open {where} and paste:\n\n{queries}\n\n{guide}", title="Hunt in Neo4j Browser"))
