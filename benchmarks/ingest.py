@@ -1,14 +1,17 @@
 """CloudTrail ingest throughput, end to end into a real Neo4j, against a naive loader in the same run.
 
-    python benchmarks/ingest.py [--events 1000000] [--naive-events 2000]
+    python benchmarks/ingest.py [--events 1000000] [--naive-events 2000] [--workers N] [--rounds 1]
 
 Generates ``--events`` realistic CloudTrail management and data events (a few hundred principals
 over a few thousand resources, one week) as CloudTrail delivers them, one gzipped ``Records``
 file per hour, then times
 ``gnnsec ingest cloudtrail`` on it (parse → map → stage → batched UNWIND MERGE) and, on a slice,
 a naive loader that writes one transaction per event (MERGE both endpoints and the relationship),
-which is what a first implementation usually does.  Prints one JSON object: events/s for both,
-their ratio and the peak resident memory of the batched run.
+which is what a first implementation usually does.  Then, on the now warm server, the same files
+into an emptied graph twice: in one process and with ``--workers`` staging processes (default: one
+per core), each checked to write the graph of the first run.  Prints one JSON object: events/s of
+each, their ratios (``speedup_workers_vs_one_process``), read and write shares, and the peak
+resident memory of the batched run.
 
 Neo4j: ``NEO4J_URI`` (+ ``NEO4J_PASSWORD``) if set, else a throw-away local server started and
 stopped by the benchmark (in a temporary state dir, sharing the jar cache).
@@ -206,7 +209,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="staging processes of the parallel run (default: one per core; 1 skips it)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="one-process/parallel pairs to run (alternating order; the fastest of each counts)")
     args = parser.parse_args()
+    workers = args.workers or _cores()
 
     with tempfile.TemporaryDirectory(prefix="gnnsec-bench-") as tmp:
         started = time.perf_counter()
@@ -231,6 +239,27 @@ def main() -> None:
             repeat = ingest(driver, work, database=database, batch_size=args.batch_size)
             reingest_seconds = time.perf_counter() - started
             unchanged = sum(repeat.totals.relationships_created.values()) == 0
+            graph = _graph_digest(driver, database)
+
+            # --workers: one process against N, both into an emptied graph on the now warm server (the first
+            # run above also paid for the server's warm-up), each timed the same way
+            # (--rounds alternates which goes first and keeps each one's fastest: the machine may be shared)
+            comparison: dict[str, Any] | None = None
+            if workers > 1:
+                comparison = {}
+                pair = [("one_process", 1), ("workers", workers)]
+                for round_ in range(args.rounds):
+                    for label, count in pair if round_ % 2 == 0 else pair[::-1]:
+                        delete_everything(driver, database)
+                        started = time.perf_counter()
+                        run = ingest(driver, work, database=database, batch_size=args.batch_size, workers=count)
+                        seconds = time.perf_counter() - started
+                        if label not in comparison or seconds < comparison[label]["seconds"]:
+                            comparison[label] = {"workers": count, **_shares(run, seconds, args.events),
+                                                 "same_graph": _graph_digest(driver, database) == graph}
+                        comparison.setdefault("all_seconds", {}).setdefault(label, []).append(round(seconds, 2))
+                comparison["speedup"] = round(comparison["workers"]["events_per_s"]
+                                              / comparison["one_process"]["events_per_s"], 2)
 
             delete_everything(driver, database)
             naive_events, naive_seconds = naive_load(driver, paths, args.naive_events, database)
@@ -247,7 +276,10 @@ def main() -> None:
         "batched": {"seconds": round(batched_seconds, 2), "events_per_s": round(batched_rate),
                     "read_map_stage_s_overlapped": round(read_seconds, 2), "write_s": round(write_seconds, 2),
                     "activity_edges_staged": activity_edges, "relationships_written": relationships,
-                    "batch_size": args.batch_size},
+                    "batch_size": args.batch_size, "workers": 1,
+                    **{k: v for k, v in _shares(report, batched_seconds, events).items() if k.endswith("share")}},
+        "parallel_warm": comparison,
+        "speedup_workers_vs_one_process": comparison["speedup"] if comparison else None,
         "reingest": {"seconds": round(reingest_seconds, 2), "no_new_relationships": unchanged},
         "naive_one_tx_per_event": {"activity_edges": naive_events, "seconds": round(naive_seconds, 2),
                                    "activity_edges_per_s": round(naive_rate)},
@@ -256,7 +288,36 @@ def main() -> None:
         "peak_rss_mb": round(peak_rss_mb, 1),
         "rss_before_ingest_mb": round(rss_before / 1024, 1),
         "cpu_count": os.cpu_count(),
+        "usable_cores": _cores(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }, indent=2))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _shares(report: Any, seconds: float, events: int) -> dict[str, Any]:
+    """Throughput and where the time went: ``read_s`` is the reading, mapping and staging of every file
+    summed (over the worker processes, when there are several: CPU time, not wall), ``write_s`` the
+    loader's transactions (one at a time, in this process); the shares are of the wall time."""
+    read = sum(f.read_seconds for f in report.files)
+    write = sum(f.write_seconds for f in report.files)
+    return {"seconds": round(seconds, 2), "events_per_s": round(events / seconds), "read_s": round(read, 2),
+            "write_s": round(write, 2), "read_share": round(read / seconds, 2),
+            "write_share": round(write / seconds, 2)}
+
+
+def _graph_digest(driver: Any, database: str | None) -> tuple[Any, ...]:
+    """Counts and sums that any difference in what was written would change (ingest times aside)."""
+    records, _, _ = driver.execute_query(
+        "MATCH ()-[r]->() RETURN count(r) AS rels, sum(r.count) AS events, sum(size(r.actions)) AS actions, "
+        "sum(size(r.batches)) AS shares, sum(r.last_seen.epochMillis) AS last, "
+        "sum(r.first_seen.epochMillis) AS first, sum(r.bytes) AS volume",
+        database_=database)
+    nodes, _, _ = driver.execute_query("MATCH (n) RETURN count(n) AS n, sum(n.events) AS batch_events",
+                                       database_=database)
+    return tuple(records[0].values()) + tuple(nodes[0].values())
 
 
 if __name__ == "__main__":

@@ -53,14 +53,19 @@ class RichIngestProgress:
 
 
 def default_workers() -> int:
-    """One staging process per core this process may run on.
+    """Staging processes by default: one per core this process may run on, less one for the writer.
 
-    Measured with ``benchmarks/ingest.py --workers`` (see its JSON) on the machine the figures name."""
+    The parent merges the partial stagings and writes them, and Neo4j usually runs on the same machine;
+    both need CPU.  Measured with ``benchmarks/ingest.py --workers 2`` on the 2-core development machine
+    (shared, load 2-9; warm server, the same run): 300k CloudTrail events 8,982 events/s in one process
+    vs 6,734 with 2 workers (0.75x, best of 2 rounds), 1M events 7,755 vs 5,585 (0.72x): staging alone
+    scales (1.67x for 300k events read with 2 workers and no Neo4j) but two workers, the writer and
+    Neo4j oversubscribe two cores.  So a 2-core machine keeps the one-process path (read in a thread
+    while it writes) and larger ones get cores - 1 workers; ``--workers`` overrides."""
     import os
 
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def _summary(report: IngestReport) -> Table:
@@ -90,8 +95,8 @@ def _summary(report: IngestReport) -> Table:
 @click.option("--dry-run", is_flag=True, help="Read and validate only; write nothing.")
 @click.option("--cluster", default=None, help="Kubernetes cluster name for k8s/k8s-audit files that do not say.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes reading, parsing and staging files (default: one per core; 1 = read in this "
-                   "process while it writes).")
+              help="Processes reading, parsing and staging files (default: one per core but one, left to the "
+                   "writer and Neo4j; 1 = read in this process while it writes).")
 def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, skip_bad: bool,
            quarantine: Path | None, dry_run: bool, cluster: str | None, workers: int | None) -> None:
     """Load exported telemetry files into Neo4j under the master schema.
