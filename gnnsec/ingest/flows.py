@@ -18,6 +18,7 @@ address (source of egress, destination of ingress) with HAS_IP.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -162,8 +163,8 @@ class VpcFlowLogAdapter:
                         yield from _flow_records(record)
                     except ValueError as exc:
                         yield BadRecord(where, str(exc), text[:200])
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise AdapterError(path, f"cannot read: {exc}") from None
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # zlib: a corrupt gzip body
+            raise AdapterError(path, f"cannot read: {exc}") from exc
 
 
 def _int(record: Mapping[str, Any], key: str, required: bool = True) -> int | None:

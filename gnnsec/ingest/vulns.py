@@ -10,6 +10,7 @@ the cloud id of the machine.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,8 +88,8 @@ class VulnerabilityReportAdapter:
                 report = orjson.loads(handle.read())
         except orjson.JSONDecodeError as exc:
             raise AdapterError(path, f"not valid JSON: {exc}") from None
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise AdapterError(path, f"cannot read: {exc}") from None
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # zlib: a corrupt gzip body
+            raise AdapterError(path, f"cannot read: {exc}") from exc
         if not isinstance(report, Mapping):
             raise AdapterError(path, "expected a JSON object (a Trivy or Grype report)")
         if "SchemaVersion" in report or "Results" in report:
