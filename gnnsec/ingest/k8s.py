@@ -30,6 +30,7 @@ from gnnsec.ingest import uids
 from gnnsec.ingest._common import as_str, clean_props, excerpt, first_json_line, get_path, ip_node, parse_ip
 from gnnsec.ingest.base import BadRecord, Edge, Node, Record, head
 from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest.validation import safe_excerpt
 
 CLOUD = "k8s"
 
@@ -39,6 +40,7 @@ REMOTE_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 """Pod subresources that open a session inside the workload (kubectl exec/attach/port-forward)."""
 
 _COMPLETE_STAGES = frozenset({"ResponseComplete", "Panic"})
+_STAGES = _COMPLETE_STAGES | {"RequestReceived", "ResponseStarted"}
 _CLUSTER_LABELS = ("alpha.eksctl.io/cluster-name", "eks.amazonaws.com/cluster-name")
 _GCE_PROVIDER = re.compile(r"^gce://([^/]+)/([^/]+)/([^/]+)$")
 _AWS_PROVIDER = re.compile(r"^aws:///([^/]+)/(i-[0-9a-f]+)$")
@@ -326,6 +328,10 @@ def _audit_identity(cluster: str, username: str, seen: datetime) -> Node:
 
 def _audit_records(event: Mapping[str, Any], cluster: str) -> Iterator[Record]:
     stage = event.get("stage")
+    if stage is not None and (not isinstance(stage, str) or stage not in _STAGES):
+        # dropped as "not complete", a malformed stage would be a silent skip: the event is bad instead
+        raise ValueError(f"audit event with an unknown stage {safe_excerpt(stage, 60)} "
+                         f"(one of {', '.join(sorted(_STAGES))})")
     if stage is not None and stage not in _COMPLETE_STAGES:
         return  # RequestReceived / ResponseStarted repeat the same request; count it once
     username = as_str(get_path(event, "user", "username"))
