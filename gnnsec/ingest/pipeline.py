@@ -312,7 +312,9 @@ def stage_into(
                 progress.advance_records(pending)
                 pending = 0
     except AdapterError as exc:
-        raise IngestError(item.path, exc.message) from None
+        # A directory batch (an inventory dump) fails on one of its files: name that file, not only the folder.
+        inner = exc.path if exc.path != str(item.path) else None
+        raise IngestError(item.path, exc.message, f"file {inner}" if inner else None) from exc
     except (AttributeError, TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
         # An adapter met a shape it does not expect (a number where it reads a string …). Adapters turn the
         # shapes they know into bad records; this is the net under the rest, so hostile input still gets a
