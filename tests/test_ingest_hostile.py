@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gnnsec.ingest import ADAPTERS
 from gnnsec.ingest.pipeline import IngestError, discover, stage
 
 FIXTURE = Path(__file__).parent / "fixtures" / "aws" / "cloudtrail" / "stratus-red-team" / (
@@ -70,3 +71,24 @@ def test_readable_text_no_adapter_knows_is_still_listed_as_unrecognised(tmp_path
     (tmp_path / "settings.cfg").write_text("hello\n", encoding="utf-8")
     items, unrecognised = discover([tmp_path])
     assert [i.path.name for i in items] == ["events.json"] and unrecognised == [str(tmp_path / "settings.cfg")]
+
+
+@pytest.mark.parametrize("source", sorted(ADAPTERS))
+@pytest.mark.parametrize("content", [b"", b"\n  \n\t\n"], ids=["no bytes", "whitespace"])
+def test_an_empty_file_is_zero_records_in_every_adapter_and_the_summary_names_it(
+        tmp_path: Path, source: str, content: bytes) -> None:
+    """Every adapter the same way (it was an error in vulns and 0 records elsewhere): nothing staged, no error,
+    and the summary lists the file among those that held no records."""
+    from click.testing import CliRunner
+
+    from gnnsec.cli.main import cli
+
+    path = tmp_path / "export.json"
+    path.write_bytes(content)
+    items, unclaimed = discover([path], source)
+    assert [item.path for item in items] == [path] and not unclaimed
+    staging, skipped = stage(items[0], timedelta(days=1))
+    assert (staging.records, len(staging.nodes), len(staging.edges), sum(skipped.values())) == (0, 0, 0, 0)
+    result = CliRunner().invoke(cli, ["ingest", source, str(path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "1 file(s) held no records" in result.output

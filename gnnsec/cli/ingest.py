@@ -141,6 +141,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     seconds = time.perf_counter() - began
     console.print(_summary(report))
     console.print(f"{len(report.files)} file(s), {records:,} records, {events:,} events in {seconds:.1f} s")
+    _say_empty([f.path for f in report.files if f.records == 0 and not f.skipped])
     if report.skipped:
         console.print(f"[yellow]skipped {sum(report.skipped.values()):,} bad record(s)[/]; "
                       f"quarantined in {report.quarantine_path}")
@@ -154,6 +155,7 @@ def _dry_run(items: list[WorkItem], aggregation: timedelta, skip_bad: bool) -> N
     table = Table(title="Dry run (nothing written)")
     for column in ("file", "source", "records", "nodes", "relationships", "skipped"):
         table.add_column(column)
+    empty: list[str] = []
     for item in items:
         try:
             staging, skipped = stage(item, aggregation, skip_bad)
@@ -161,7 +163,17 @@ def _dry_run(items: list[WorkItem], aggregation: timedelta, skip_bad: bool) -> N
             raise click.ClickException(str(exc)) from None
         table.add_row(str(item.path), item.source, str(staging.records), str(len(staging.nodes)),
                       str(len(staging.edges)), str(sum(skipped.values())))
+        if staging.records == 0 and not skipped:
+            empty.append(str(item.path))
     console.print(table)
+    _say_empty(empty)
+
+
+def _say_empty(paths: list[str]) -> None:
+    """Files that held no records are never passed over in silence (an empty file, an empty Records list)."""
+    if paths:
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        console.print(f"[yellow]{len(paths)} file(s) held no records[/]: {shown}", soft_wrap=True)
 
 
 ingest.help = (ingest.help or "") + ", ".join(sorted(ADAPTERS)) + "."

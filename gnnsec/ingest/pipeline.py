@@ -274,6 +274,22 @@ def stage_partial(items: Sequence[WorkItem], window: timedelta, skip_bad: bool =
     return PartialStaging(staging, files, lines.getvalue() if lines is not None else b"")
 
 
+BLANK_CHECK_BYTES = 65_536
+"""Plain files up to this size that hold only whitespace count as empty (larger ones are read by the adapter)."""
+
+
+def _is_blank(path: Path) -> bool:
+    """An empty regular file, or a small plain one of whitespace only (a ``.gz`` is judged by its adapter)."""
+    if not path.is_file():
+        return False
+    size = path.stat().st_size
+    if size == 0:
+        return True
+    if size > BLANK_CHECK_BYTES or path.suffix == ".gz":
+        return False
+    return path.read_bytes().strip() == b""
+
+
 def stage_into(
     staging: Staging,
     item: WorkItem,
@@ -284,6 +300,10 @@ def stage_into(
     """Read and validate one work item completely into ``staging``. Raises :class:`IngestError` on
     the first bad record unless ``skip_bad``, in which case bad records are counted and quarantined."""
     skipped: Counter[str] = Counter()
+    if _is_blank(item.path):
+        # Every adapter reports an empty file the same way: 0 records, no error (a quiet hour's export can be
+        # empty); the ingest summary lists the files that held no records.
+        return skipped
     pending = 0
     produced = 0  # records the adapter produced from this file: "record N" counts them
     try:
