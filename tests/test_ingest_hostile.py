@@ -92,3 +92,17 @@ def test_an_empty_file_is_zero_records_in_every_adapter_and_the_summary_names_it
     result = CliRunner().invoke(cli, ["ingest", source, str(path), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "1 file(s) held no records" in result.output
+
+
+def test_a_k8s_export_without_objects_creates_no_phantom_cluster_and_wrong_items_is_an_error(tmp_path: Path) -> None:
+    """Was: exit 0 and a Cluster named after the file, for an empty list or ``items: {}``."""
+    empty = tmp_path / "empty-list.json"
+    empty.write_text('{"apiVersion": "v1", "kind": "List", "items": []}')
+    items, _ = discover([empty], "k8s")
+    staging, _ = stage(items[0], timedelta(days=1))
+    assert not staging.nodes
+    wrong = tmp_path / "items-map.json"
+    wrong.write_text('{"apiVersion": "v1", "kind": "List", "items": {}}')
+    items, _ = discover([wrong], "k8s")
+    with pytest.raises(IngestError, match="'items' must be a JSON array"):
+        stage(items[0], timedelta(days=1))

@@ -110,8 +110,15 @@ class KubernetesObjectsAdapter:
         for item in iter_json_records(path, envelope_keys=("items",)):
             if isinstance(item, BadRecord):
                 yield item
-            else:
-                items.append(item)
+                continue
+            where, obj = item
+            if where == "document" and "items" in obj:  # a list whose items are not a JSON array
+                yield BadRecord("items", f"'items' must be a JSON array, found {type(obj['items']).__name__}",
+                                excerpt(obj))
+                continue
+            items.append(item)
+        if not any(obj.get("kind") in ("Pod", "Node") for _, obj in items):
+            return  # no object the schema keeps: no cluster named after the file (a phantom entity)
         cluster = self.cluster or _cluster_from_objects(obj for _, obj in items) or _stem(path)
         yield cluster_node(cluster)
         node_uids: dict[str, str] = {}
