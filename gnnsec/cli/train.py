@@ -37,20 +37,25 @@ MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @threads_option
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Data-parallel training processes on this machine (gloo on CPU, one GPU each on CUDA); "
+                   "see docs/scale.md.")
 @click.option("--adapt", "adapt", type=click.Path(exists=True, path_type=Path), default=None,
               help="Fine-tune only the adapters of this checkpoint on the (new, benign) window.")
 @click.option("--no-feedback-labels", is_flag=True, help="Ignore analyst verdicts (pure self-supervised).")
 def train(since: str | None, until: str | None, clouds: tuple[str, ...], accounts: tuple[str, ...], out: Path | None,
-          kind: str, epochs: int, patience: int, lr: float, seed: int, device: str, adapt: Path | None,
-          no_feedback_labels: bool) -> None:
+          kind: str, epochs: int, patience: int, lr: float, seed: int, device: str, nproc: int,
+          adapt: Path | None, no_feedback_labels: bool) -> None:
     """Train the GNN on a snapshot of the graph (self-supervised, plus analyst labels when present)."""
     from gnnsec.gnn.checkpoint import load_checkpoint, save_checkpoint
     from gnnsec.gnn.model import ModelConfig
     from gnnsec.gnn.train import TrainConfig
 
+    if nproc > 1 and adapt is not None:
+        raise click.UsageError("--adapt runs in one process; drop --nproc")
     flt = window_filter(since, until, clouds, accounts)
     config = TrainConfig(model=ModelConfig(kind=kind), epochs=epochs, patience=patience, lr=lr, seed=seed,
-                         device=device)
+                         device=device, nproc=nproc)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out or models_dir() / f"gnnsec-{kind}-{stamp}.pt"
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

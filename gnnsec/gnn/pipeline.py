@@ -39,9 +39,17 @@ def train_checkpoint(
     progress: ProgressCallback | None = None,
 ) -> tuple[Checkpoint, TrainResult]:
     """``gnnsec train``: fit on benign data, embed the training snapshot, build the detector's reference
-    (calibrated on the nodes held out of training), and return a checkpoint ready to save."""
+    (calibrated on the nodes held out of training), and return a checkpoint ready to save.
+
+    ``config.nproc`` > 1 fits with that many data-parallel processes (:mod:`gnnsec.gnn.distributed`); the
+    checkpoint is then built here from rank 0's model, by the same code as a one-process run."""
     config = config or TrainConfig()
-    model, result, spec = fit(snapshot, config, progress)
+    if config.nproc > 1:
+        from gnnsec.gnn.distributed import fit_data_parallel
+
+        (model, result, spec), _ = fit_data_parallel(snapshot, config, config.nproc, progress)
+    else:
+        model, result, spec = fit(snapshot, config, progress)
     reference = embed(model, snapshot, spec, device=config.device, seed=config.seed)
     detector = Detector.fit(reference, detector_config, calibration_uids=result.val_node_uids)
     checkpoint = Checkpoint(

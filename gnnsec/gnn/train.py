@@ -16,14 +16,21 @@ Validation holds out ``val_node_fraction`` of nodes (masked and reconstructed at
 ``val_edge_fraction`` of edges (removed from the message-passing graph, scored against fixed negatives);
 early stopping keeps the weights of the best validation loss. Full-batch below
 ``full_batch_max_edges`` message-passing edges, neighbour-sampled mini-batches above.
+
+Data-parallel (``TrainConfig.nproc`` > 1, launched by :mod:`gnnsec.gnn.distributed`): each epoch the
+training edges (full-batch mode) or training nodes (neighbour-sampled mode) are shuffled with a generator
+shared by all ranks and cut into mini-batches; rank r takes every N-th one, so the ranks see disjoint
+mini-batches that together cover the epoch once. Gradients are averaged by ``DistributedDataParallel``;
+rank 0 validates and decides early stopping for everyone.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -68,6 +75,8 @@ class TrainConfig:
     batch_size: int = 1024
     fanouts: tuple[int, ...] = (10, 10, 10)
     grad_clip: float = 5.0
+    nproc: int = 1
+    """Data-parallel worker processes (``gnnsec train --nproc``); 1 trains in this process, unchanged."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "model"}
@@ -117,6 +126,19 @@ class FitOutput(NamedTuple):
 
 ProgressCallback = Callable[[EpochStats, int], None]
 """Called after each epoch with the stats and the maximum number of epochs."""
+
+
+@dataclass(slots=True)
+class ParallelContext:
+    """This process's place in a data-parallel run; the process group is already initialised.
+
+    ``record``, when a list, receives per epoch the sorted ids of what this rank trained on: schema-edge
+    indices in full-batch mode, seed-node indices in neighbour-sampled mode (a test hook).
+    """
+
+    rank: int
+    world_size: int
+    record: list[list[int]] | None = None
 
 
 def seed_everything(seed: int) -> None:
@@ -286,11 +308,13 @@ def fit(
     spec: FeatureSpec | None = None,
     model: GraphAutoencoder | None = None,
     adapt: bool = False,
+    parallel: ParallelContext | None = None,
 ) -> FitOutput:
     """Train on ``snapshot`` (benign data) and return the best model, the run's record and the spec.
 
     ``spec``/``model`` continue from a checkpoint; ``adapt=True`` trains only the adapters
     (``gnnsec train --adapt``), keeping the feature spec fixed so scoring columns do not move.
+    ``parallel`` makes this process one rank of a data-parallel run (see :mod:`gnnsec.gnn.distributed`).
     """
     config = config or TrainConfig()
     seed_everything(config.seed)
@@ -336,12 +360,19 @@ def fit(
     full_plan = (
         None if minibatch else RelationPlan.build(train_index.to(device), train_type.to(device), graph.num_nodes)
     )
+    sharded: _Sharded | None = None
+    if parallel is not None:
+        sharded = _Sharded(objective, parallel, config, device)
     best_state: dict[str, torch.Tensor] | None = None
     bad_epochs = 0
     for epoch in range(config.epochs):
         tick = time.perf_counter()
         model.train()
-        if minibatch:
+        if sharded is not None:
+            step_losses = sharded.epoch(
+                optimiser, params, graph, split, train_index, train_type, x, targets, sup_train, minibatch
+            )
+        elif minibatch:
             step_losses = _minibatch_epoch(
                 objective, optimiser, params, config, graph, split, train_index, train_type, x, targets, generator
             )
@@ -350,17 +381,21 @@ def fit(
                 _full_batch_step(objective, optimiser, params, config, graph, split, x, targets, sup_train, generator)
             ]
         model.eval()
-        with torch.no_grad():
-            val = _validate(
-                objective, config, graph, split, train_index, train_type, full_plan, x, targets, sup_val,
-                (val_src, val_type, val_dst), val_neg, minibatch,
-            )
+        if parallel is None or parallel.rank == 0:
+            with torch.no_grad():
+                val = _validate(
+                    objective, config, graph, split, train_index, train_type, full_plan, x, targets, sup_val,
+                    (val_src, val_type, val_dst), val_neg, minibatch,
+                )
+        else:  # rank 0 validates for everyone
+            val = _Losses(torch.tensor(float("nan")), float("nan"), float("nan"), float("nan"))
+        means = _mean_step_losses(step_losses) if sharded is None else sharded.mean_step_losses(step_losses)
         stats = EpochStats(
             epoch=epoch,
-            loss=float(np.mean([s.total for s in step_losses])),
-            feature_loss=float(np.mean([s.feature for s in step_losses])),
-            structure_loss=float(np.mean([s.structure for s in step_losses])),
-            supervised_loss=float(np.mean([s.supervised for s in step_losses])),
+            loss=means.total,
+            feature_loss=means.feature,
+            structure_loss=means.structure,
+            supervised_loss=means.supervised,
             val_loss=float(val.total),
             val_feature_loss=val.feature,
             val_structure_loss=val.structure,
@@ -370,7 +405,10 @@ def fit(
         result.epochs.append(stats)
         if progress is not None:
             progress(stats, config.epochs)
-        if stats.val_loss < result.best_val_loss - config.min_delta:
+        improved = stats.val_loss < result.best_val_loss - config.min_delta
+        if sharded is not None:  # every rank follows rank 0's verdict, so all keep the same best weights
+            improved = sharded.agree(improved)
+        if improved:
             result.best_val_loss, result.best_epoch, bad_epochs = stats.val_loss, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
@@ -396,6 +434,15 @@ class _StepLoss:
     supervised: float
 
 
+def _mean_step_losses(steps: list[_StepLoss]) -> _StepLoss:
+    return _StepLoss(
+        float(np.mean([s.total for s in steps])),
+        float(np.mean([s.feature for s in steps])),
+        float(np.mean([s.structure for s in steps])),
+        float(np.mean([s.supervised for s in steps])),
+    )
+
+
 def _optimise(
     losses: _Losses, optimiser: torch.optim.Optimizer, params: list[torch.nn.Parameter], clip: float
 ) -> _StepLoss:
@@ -417,13 +464,17 @@ def _full_batch_step(
     targets: torch.Tensor,
     sup_train: torch.Tensor,
     generator: torch.Generator,
+    chosen: torch.Tensor | None = None,
 ) -> _StepLoss:
+    """One step on the whole training graph; ``chosen`` (schema-edge ids) are the positives when given,
+    else up to ``positives_per_relation`` random training edges per relation."""
     device = x.device
     masked = _subset(config.mask_rate, split.train_nodes, generator)
-    picked = _sample_positives(
-        graph.edge_type[split.train_edges], config.positives_per_relation, generator, config.positive_fraction
-    )
-    chosen = split.train_edges[picked]
+    if chosen is None:
+        picked = _sample_positives(
+            graph.edge_type[split.train_edges], config.positives_per_relation, generator, config.positive_fraction
+        )
+        chosen = split.train_edges[picked]
     src, dst, rel = graph.edge_index[0, chosen], graph.edge_index[1, chosen], graph.edge_type[chosen]
     neg = objective.negatives.corrupt(src, dst, generator)
     # The supervised edges leave the message-passing graph for this step, so DistMult learns whether an
@@ -461,15 +512,20 @@ def _minibatch_epoch(
     x: torch.Tensor,
     targets: torch.Tensor,
     generator: torch.Generator,
+    subgraphs: Iterable[SampledSubgraph] | None = None,
 ) -> list[_StepLoss]:
+    """One pass over the training nodes in sampled batches (``subgraphs`` when given)."""
     device = x.device
     is_train = torch.zeros(graph.num_nodes, dtype=torch.bool)
     is_train[split.train_nodes] = True
     has_label = ~torch.isnan(split.targets)
     out: list[_StepLoss] = []
-    for sub in iterate_subgraphs(
-        train_index, train_type, graph.num_nodes, split.train_nodes, list(config.fanouts), config.batch_size, generator
-    ):
+    if subgraphs is None:
+        subgraphs = iterate_subgraphs(
+            train_index, train_type, graph.num_nodes, split.train_nodes, list(config.fanouts), config.batch_size,
+            generator,
+        )
+    for sub in subgraphs:
         seeds_local = torch.arange(sub.num_seeds)
         masked = _subset(config.mask_rate, seeds_local, generator)
         src, rel, dst = _subgraph_positives(sub)
@@ -535,3 +591,128 @@ def _validate(
         (local[neg_src].to(device), local[neg_dst].to(device)),
         sup_local.to(device), targets[sub.n_id.to(device)][sup_local.to(device)],
     )
+
+
+# ---- data-parallel ranks ------------------------------------------------------------------------------
+
+
+class _ObjectiveModule(torch.nn.Module):
+    """The objective as a module whose ``forward`` runs the encoder and decoders, so that
+    ``DistributedDataParallel`` sees every parameter the loss touches (the model's own ``forward`` is
+    not what training calls)."""
+
+    def __init__(self, objective: _Objective) -> None:
+        super().__init__()
+        self.model = objective.model
+        self.objective = objective
+
+    def forward(self, *args: Any) -> tuple[torch.Tensor, _Losses]:
+        losses = self.objective(*args)
+        return losses.total, losses
+
+
+class _DataParallelObjective(_Objective):
+    """Runs the objective through ``DistributedDataParallel``: backward averages gradients over ranks."""
+
+    def __init__(self, objective: _Objective, ddp: torch.nn.Module) -> None:
+        super().__init__(objective.model, objective.config, objective.negatives)
+        self.ddp = ddp
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Losses:
+        total, losses = self.ddp(*args, **kwargs)
+        return dataclasses.replace(losses, total=total)
+
+
+def edge_batch_count(edge_type: torch.Tensor, config: TrainConfig, world_size: int) -> int:
+    """Mini-batches of training edges per data-parallel epoch: enough that one step holds out at most
+    ``positive_fraction`` of the edges and about ``positives_per_relation`` of the largest relation (the
+    one-process step's limits), rounded up to a multiple of ``world_size`` so every rank takes as many
+    steps (DDP's collectives run in lockstep)."""
+    k = math.ceil(1.0 / config.positive_fraction) if config.positive_fraction > 0 else 1
+    if edge_type.numel():
+        k = max(k, math.ceil(int(torch.bincount(edge_type).max()) / max(1, config.positives_per_relation)))
+    return math.ceil(max(1, k) / world_size) * world_size
+
+
+class _Sharded:
+    """One rank's epochs: the shared shuffle, its share of the mini-batches, and rank 0's decisions."""
+
+    def __init__(self, objective: _Objective, parallel: ParallelContext, config: TrainConfig,
+                 device: torch.device) -> None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.parallel, self.config, self.device = parallel, config, device
+        # find_unused_parameters: the classifier sits idle in steps without labelled nodes, DistMult in steps
+        # without positives; DDP would otherwise wait for their gradients forever.
+        ddp = DistributedDataParallel(
+            _ObjectiveModule(objective),
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
+        self.objective = _DataParallelObjective(objective, ddp)
+        self.shuffle = torch.Generator().manual_seed(config.seed + 3)  # identical on every rank
+        self.steps = torch.Generator().manual_seed(config.seed + 7919 * (parallel.rank + 1))  # masks, negatives
+
+    def epoch(
+        self,
+        optimiser: torch.optim.Optimizer,
+        params: list[torch.nn.Parameter],
+        graph: GraphTensors,
+        split: _Split,
+        train_index: torch.Tensor,
+        train_type: torch.Tensor,
+        x: torch.Tensor,
+        targets: torch.Tensor,
+        sup_train: torch.Tensor,
+        minibatch: bool,
+    ) -> list[_StepLoss]:
+        rank, world, config = self.parallel.rank, self.parallel.world_size, self.config
+        if minibatch:  # shard the seed nodes; each rank samples its own batches' neighbourhoods
+            order = split.train_nodes[torch.randperm(split.train_nodes.numel(), generator=self.shuffle)]
+            count = math.ceil(max(1, math.ceil(order.numel() / config.batch_size)) / world) * world
+            mine = [c for c in order.tensor_split(count)[rank::world]]
+            if any(c.numel() == 0 for c in mine):
+                raise ValueError(f"{order.numel()} training nodes cannot feed {world} ranks")
+            self._record(mine)
+            subgraphs = (
+                next(iterate_subgraphs(train_index, train_type, graph.num_nodes, chunk, list(config.fanouts),
+                                       chunk.numel(), self.steps))
+                for chunk in mine
+            )
+            return _minibatch_epoch(
+                self.objective, optimiser, params, config, graph, split, train_index, train_type, x, targets,
+                self.steps, subgraphs,
+            )
+        order = split.train_edges[torch.randperm(split.train_edges.numel(), generator=self.shuffle)]
+        count = edge_batch_count(graph.edge_type[split.train_edges], config, world)
+        mine = list(order.tensor_split(count)[rank::world])
+        self._record(mine)
+        return [
+            _full_batch_step(self.objective, optimiser, params, config, graph, split, x, targets, sup_train,
+                             self.steps, chosen=batch)
+            for batch in mine
+        ]
+
+    def _record(self, batches: list[torch.Tensor]) -> None:
+        if self.parallel.record is not None:
+            self.parallel.record.append(sorted(torch.cat(batches).tolist()) if batches else [])
+
+    def mean_step_losses(self, steps: list[_StepLoss]) -> _StepLoss:
+        """Means over every rank's steps of this epoch."""
+        import torch.distributed as dist
+
+        sums = torch.tensor(
+            [[s.total, s.feature, s.structure, s.supervised, 1.0] for s in steps] or [[0.0] * 5],
+            dtype=torch.float64,
+        ).sum(0).to(self.device)
+        dist.all_reduce(sums)
+        n = max(1.0, float(sums[4]))
+        return _StepLoss(*(float(v) / n for v in sums[:4].tolist()))
+
+    def agree(self, improved: bool) -> bool:
+        """Rank 0's early-stopping verdict for this epoch, on every rank."""
+        import torch.distributed as dist
+
+        flag = torch.tensor([1 if improved else 0], dtype=torch.int64, device=self.device)
+        dist.broadcast(flag, src=0)
+        return bool(flag.item())
