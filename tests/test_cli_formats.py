@@ -30,7 +30,7 @@ NULL = type(None)
 
 SCORE_RUN = {"run_id": str, "window_start": str, "window_end": str, "model_id": str, "threshold": NUMBER,
              "entities_scored": int, "relationships_scored": int, "anomalous": int, "reference_pairs": int,
-             "seconds": NUMBER, "findings": list}
+             "reference_days": int, "seconds": NUMBER, "findings": list}
 SCORE_FINDING = {"uid": str, "label": str, "score": NUMBER, "raw": NUMBER, "rank": int, "anomalous": bool,
                  "calibration": str, "reasons": list}
 FINDING = {"uid": str, "label": str, "name": (str, NULL), "cloud": (str, NULL), "account": (str, NULL),

@@ -132,13 +132,14 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
                        labels=None if all_labels else PRINCIPAL_LABELS)
         console.print(
             f"run {run.run_id} ({day}): {run.nodes_scored:,} entities and {run.edges_scored:,} relationships "
-            f"scored against {result.reference_pairs:,} past (entity, day) pairs in {run.seconds:.1f} s; "
+            f"scored against {result.reference_pairs:,} past (entity, day) pairs of "
+            f"{run.extra.get('reference_days', '?')} usable day(s) in {run.seconds:.1f} s; "
             f"{run.anomalous_nodes:,} anomalous (calibrated score ≥ {run.threshold})"
         )
 
 
 RUN_FIELDS = ("run_id", "window_start", "window_end", "model_id", "threshold", "entities_scored",
-              "relationships_scored", "anomalous", "reference_pairs", "seconds")
+              "relationships_scored", "anomalous", "reference_pairs", "reference_days", "seconds")
 FINDING_FIELDS = ("uid", "label", "score", "raw", "rank", "anomalous", "calibration", "reasons")
 
 
@@ -151,7 +152,8 @@ def run_documents(results: list[Any], top: int, labels: tuple[str, ...] | None) 
             "run_id": run.run_id, "window_start": iso_utc(run.window_start), "window_end": iso_utc(run.window_end),
             "model_id": run.model_id, "threshold": run.threshold, "entities_scored": run.nodes_scored,
             "relationships_scored": run.edges_scored, "anomalous": run.anomalous_nodes,
-            "reference_pairs": result.reference_pairs, "seconds": round(run.seconds, 3),
+            "reference_pairs": result.reference_pairs, "reference_days": run.extra.get("reference_days"),
+            "seconds": round(run.seconds, 3),
             "findings": [{"uid": s.uid, "label": s.label, "score": s.score, "raw": s.raw, "rank": s.rank,
                           "anomalous": s.anomalous, "calibration": s.calibration, "reasons": list(s.reasons)}
                          for s in ranked_findings(result.node_scores, top, labels)],
