@@ -72,68 +72,8 @@ def retried_exceptions() -> tuple[type[Exception], ...]:
             ElementClickInterceptedException)
 
 
-def test_neo4j_browser_connects_runs_a_hunt_and_shows_the_top_scored_user(
-    scored_estate: ScoredEstate, neo4j_server: LocalNeo4j | None, chrome: Any
-) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import Select, WebDriverWait
-
-    if neo4j_server is None:
-        pytest.skip("NEO4J_URI names an external server: its Browser address is unknown to the suite")
-    records, _, _ = scored_estate.driver.execute_query(HUNT, database_=scored_estate.database)
-    assert records, "the scored estate has scored users"
-    top_uid = records[0]["uid"]
-    wait = WebDriverWait(chrome, WAIT_S, ignored_exceptions=retried_exceptions())
-
-    def testid(name: str) -> tuple[str, str]:
-        return By.CSS_SELECTOR, f"[data-testid='{name}']"
-
-    chrome.get(neo4j_server.browser_url)
-    address = wait.until(ec.visibility_of_element_located(testid("boltaddress")))
-    # Browser pre-fills the address from the server's discovery document a moment after the form shows;
-    # wait for that, then overwrite it with select-all + typing (React ignores WebElement.clear()).
-    wait.until(lambda _page: address.get_attribute("value"))
-    Select(chrome.find_element(*testid("bolt-scheme-select"))).select_by_visible_text("bolt://")
-    wanted = f"127.0.0.1:{neo4j_server.bolt_port}"
-
-    def address_is_set(_page: Any) -> bool:
-        if address.get_attribute("value") != wanted:
-            address.send_keys(Keys.CONTROL, "a")
-            address.send_keys(wanted)
-        return address.get_attribute("value") == wanted
-
-    wait.until(address_is_set, f"could not set the connect URL to {wanted}")
-    chrome.find_element(*testid("username")).send_keys(scored_estate.settings.user)
-    chrome.find_element(*testid("password")).send_keys(scored_estate.settings.password)
-    chrome.find_element(*testid("connect")).click()
-    wait.until(ec.invisibility_of_element_located(testid("disconnectedBanner")))
-    wait.until(lambda page: "You are connected" in page.find_element(By.TAG_NAME, "body").text)
-
-    chrome.find_element(*testid("activeEditor")).click()
-    editor = chrome.find_element(By.CSS_SELECTOR, "[data-testid='activeEditor'] textarea")
-    editor.send_keys(HUNT)
-    chrome.find_element(*testid("editor-Run")).click()
-
-    def result_shows_top_user(page: Any) -> bool:
-        tables = page.find_elements(*testid("cypherFrameSidebarTable"))
-        if tables and tables[0].is_displayed():
-            tables[0].click()
-        return top_uid in page.find_element(By.TAG_NAME, "body").text
-
-    wait.until(result_shows_top_user, f"the Browser result never showed the top-scored user {top_uid}")
-    body = chrome.find_element(By.TAG_NAME, "body").text
-    assert [r["uid"] for r in records if r["uid"] not in body] == [], "every row of the hunt is in the table"
-
-
-# ---- the hunting pack as a Browser guide (`gnnsec db guide --serve`, issue #11) -----------------------------
-
-GUIDE_HUNT = "top-anomalous-identities"
-
-
 def _connect(chrome: Any, neo4j_server: LocalNeo4j, user: str, password: str) -> None:
-    """Log Browser in over bolt:// to the test server (the same steps as the test above)."""
+    """Log Browser in over bolt:// to the test server."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -156,7 +96,47 @@ def _connect(chrome: Any, neo4j_server: LocalNeo4j, user: str, password: str) ->
     chrome.find_element(By.CSS_SELECTOR, "[data-testid='username']").send_keys(user)
     chrome.find_element(By.CSS_SELECTOR, "[data-testid='password']").send_keys(password)
     chrome.find_element(By.CSS_SELECTOR, "[data-testid='connect']").click()
+    wait.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, "[data-testid='disconnectedBanner']")))
     wait.until(lambda page: "You are connected" in page.find_element(By.TAG_NAME, "body").text)
+
+
+def test_neo4j_browser_connects_runs_a_hunt_and_shows_the_top_scored_user(
+    scored_estate: ScoredEstate, neo4j_server: LocalNeo4j | None, chrome: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if neo4j_server is None:
+        pytest.skip("NEO4J_URI names an external server: its Browser address is unknown to the suite")
+    records, _, _ = scored_estate.driver.execute_query(HUNT, database_=scored_estate.database)
+    assert records, "the scored estate has scored users"
+    top_uid = records[0]["uid"]
+    wait = WebDriverWait(chrome, WAIT_S, ignored_exceptions=retried_exceptions())
+
+    def testid(name: str) -> tuple[str, str]:
+        return By.CSS_SELECTOR, f"[data-testid='{name}']"
+
+    _connect(chrome, neo4j_server, scored_estate.settings.user, scored_estate.settings.password)
+
+    chrome.find_element(*testid("activeEditor")).click()
+    editor = chrome.find_element(By.CSS_SELECTOR, "[data-testid='activeEditor'] textarea")
+    editor.send_keys(HUNT)
+    chrome.find_element(*testid("editor-Run")).click()
+
+    def result_shows_top_user(page: Any) -> bool:
+        tables = page.find_elements(*testid("cypherFrameSidebarTable"))
+        if tables and tables[0].is_displayed():
+            tables[0].click()
+        return top_uid in page.find_element(By.TAG_NAME, "body").text
+
+    wait.until(result_shows_top_user, f"the Browser result never showed the top-scored user {top_uid}")
+    body = chrome.find_element(By.TAG_NAME, "body").text
+    assert [r["uid"] for r in records if r["uid"] not in body] == [], "every row of the hunt is in the table"
+
+
+# ---- the hunting pack as a Browser guide (`gnnsec db guide --serve`, issue #11) -----------------------------
+
+GUIDE_HUNT = "top-anomalous-identities"
 
 
 def test_neo4j_browser_plays_the_hunting_guide_and_runs_a_hunt_from_it(
