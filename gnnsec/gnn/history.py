@@ -281,9 +281,8 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
     age = k - first_rel
     young = (age >= 1) & (age <= YOUNG_WINDOWS) & (first_rel > first_src)
     young_events = _per_pair_sum(out_pair, np.where(young, events, 0).astype(np.float64), num_pairs)
-    all_out_events = _per_pair_sum(out_pair, events.astype(np.float64), num_pairs)
-    cols["young_event_share"] = np.divide(young_events, all_out_events, out=np.zeros(num_pairs),
-                                          where=all_out_events > 0)
+    out_events = _per_pair_sum(out_pair, events, num_pairs)  # also the volume columns' denominator below
+    cols["young_event_share"] = np.divide(young_events, out_events, out=np.zeros(num_pairs), where=out_events > 0)
     cols["new_source_ips"] = _per_pair_sum(out_pair, (new & (rel == _AUTH)).astype(np.float64), num_pairs)
     cols["new_roles_assumed"] = _per_pair_sum(out_pair, (new & (rel == _ASSUME)).astype(np.float64), num_pairs)
 
@@ -390,7 +389,6 @@ def history_features(snapshot: Snapshot, windows: Sequence[float] | None = None,
     # Volume against the entity's own past, outgoing and incoming.
     cols["volume_z"] = _volume_z(src, rel, k, events, out_pair, num_pairs, num_days)
     cols["in_volume_z"] = _volume_z(dst, rel, k, events, in_pair, num_pairs, num_days)
-    out_events = _per_pair_sum(out_pair, events, num_pairs)
     cols["volume_ratio"] = _volume_ratio(pair_node, pair_k, out_events, num_days)
 
     cols["hour_novelty"] = _hour_novelty(snapshot, act, src, k, out_pair, num_pairs, num_days)

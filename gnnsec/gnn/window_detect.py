@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnnsec.gnn.history import WindowFeatures
-from gnnsec.schema import NODE_LABELS
+from gnnsec.gnn.history import WINDOW_SECONDS, YOUNG_WINDOWS, WindowFeatures
+from gnnsec.schema import NODE_LABELS, relation_id
 from gnnsec.snapshot import Snapshot
 
 CALIBRATION_KINDS = ("label", "pooled", "low")
@@ -392,7 +392,6 @@ class PairExplainer:
     def _text(self, name: str, label: str, node: int, window: float, new_out: list[int], new_in: list[int],
               out_now: np.ndarray, out_before: np.ndarray, peer: list[str], rel_names: tuple[str, ...]) -> str:
         snap = self.snapshot
-        from gnnsec.schema import relation_id
 
         def of_type(edges: list[int], rel: str) -> list[str]:
             rid = relation_id(rel)
@@ -454,8 +453,6 @@ class PairExplainer:
 
     def _young_text(self, window: float, out_now: np.ndarray, out_before: np.ndarray, peer: list[str],
                     rel_names: tuple[str, ...]) -> str:
-        from gnnsec.gnn.history import WINDOW_SECONDS, YOUNG_WINDOWS
-        from gnnsec.schema import relation_id
 
         snap = self.snapshot
         recent_from = window - YOUNG_WINDOWS * WINDOW_SECONDS
