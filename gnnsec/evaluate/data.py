@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gnnsec import schema
+from gnnsec.errors import InputError
 from gnnsec.ingest.base import NodeRef
 from gnnsec.ingest.staging import StagedEdge, StagedNode, Staging
 from gnnsec.snapshot import Snapshot
@@ -36,7 +37,7 @@ CACHE_FORMAT = 1
 """Bump when the cached snapshot layout changes, so stale caches are rebuilt."""
 
 
-class EvalDataError(ValueError):
+class EvalDataError(InputError):
     """Unusable evaluation input; the message names the file and the row."""
 
 

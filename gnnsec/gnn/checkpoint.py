@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from gnnsec.errors import InputError
 from gnnsec.gnn.detect import Detector
 from gnnsec.gnn.features import FeatureSpec
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig
@@ -25,7 +26,7 @@ CHECKPOINT_FORMAT = "gnnsec-checkpoint"
 CHECKPOINT_FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """The file is not a usable gnnsec checkpoint."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from gnnsec.errors import GnnsecError
 
-class GraphDBError(RuntimeError):
+
+class GraphDBError(GnnsecError, RuntimeError):
     """Base class: something about Neo4j (the local server or a connection to any server) failed."""
 
 

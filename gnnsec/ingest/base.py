@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TextIO, runtime_checkable
 
+from gnnsec.errors import GnnsecError
+
 PropertyValue = str | int | float | bool | list[str] | list[int] | list[float] | datetime
 """What Neo4j can store as a property: primitives, datetimes and homogeneous lists."""
 
@@ -92,7 +94,7 @@ class Adapter(Protocol):
     def read(self, path: Path) -> Iterator[Record]: ...
 
 
-class AdapterError(Exception):
+class AdapterError(GnnsecError):
     """A file that cannot be read at all (not one bad record inside it)."""
 
     def __init__(self, path: Path | str, message: str) -> None:

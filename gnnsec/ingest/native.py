@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gnnsec import schema
+from gnnsec.errors import InputError
 from gnnsec.ingest import validation
 from gnnsec.ingest._common import excerpt, first_json_line
 from gnnsec.ingest.base import BadRecord, Edge, Node, NodeRef, Record, head
@@ -23,7 +24,7 @@ from gnnsec.ingest.jsonio import iter_json_records, parse_time
 KINDS = frozenset({"node", "edge"})
 
 
-class NativeRecordError(ValueError):
+class NativeRecordError(InputError):
     """One native record that does not fit the format or the schema."""
 
 

@@ -21,6 +21,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from gnnsec import schema
+from gnnsec.errors import GnnsecError
 from gnnsec.ingest import ADAPTERS, SNIFF_ORDER, get_adapter
 from gnnsec.ingest.base import Adapter, AdapterError, BadRecord, NodeRef, open_text
 from gnnsec.ingest.staging import StagedEdge, StagedNode, Staging
@@ -30,7 +31,7 @@ IGNORED_NAMES = frozenset({"LICENSE", "LICENCE", "README", "NOTICE", "SOURCES.md
 IGNORED_SUFFIXES = (".md", ".txt", ".csv", ".py", ".sh", ".yml", ".yaml", ".xml", ".html", ".png")
 
 
-class IngestError(Exception):
+class IngestError(GnnsecError):
     """A file that cannot be ingested; the message names the file and, where known, the record."""
 
     def __init__(self, path: Path | str, message: str, where: str | None = None) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from gnnsec.errors import InputError
 from gnnsec.synth.behaviour import BenignBehaviour
 from gnnsec.synth.campaigns import CAMPAIGNS, TECHNIQUES, Labels, plan_campaigns
 from gnnsec.synth.estate import BASE_DATE, SIZES, Estate, build_estate
@@ -26,7 +27,7 @@ from gnnsec.synth.writers import OutputWriter, write_json
 __all__ = ["CAMPAIGNS", "SIZES", "Summary", "SynthError", "generate"]
 
 
-class SynthError(ValueError):
+class SynthError(InputError):
     """Bad arguments to the generator (unknown size or campaign, non-positive days)."""
 
 
