@@ -64,7 +64,8 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
       gnnsec train && gnnsec score         # learn normal, score everything
       gnnsec query top-anomalous-identities
 
-    State (local database, models) lives in GNNSEC_HOME; GNNSEC_TRACEBACK=1 shows tracebacks.
+    State (local database, models) lives in GNNSEC_HOME. --traceback (or GNNSEC_DEBUG=1) shows where an
+    error came from.
     """
     from gnnsec.cli.common import VERBOSITY_KEY
 
@@ -79,12 +80,21 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 def main(argv: list[str] | None = None) -> int:
     """The ``gnnsec`` entry point: runs :func:`cli` and turns every exception into a message and an exit code
-    from the map above, so no traceback reaches the user (``--traceback`` or ``GNNSEC_TRACEBACK=1`` shows it)."""
+    from the map above, so no traceback reaches the user unless asked (``--traceback``, ``GNNSEC_DEBUG=1``).
+
+    A :class:`~gnnsec.errors.GnnsecError` (or the schema's ``SchemaError``) is one the user can act on: its
+    message, its ``exit_code``. Anything else is a bug in gnnsec and is called one.
+    """
     import os
     import sys
+    import traceback
+
+    from gnnsec.errors import GnnsecError
+    from gnnsec.schema import SchemaError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    show_traceback = "--traceback" in args or os.environ.get("GNNSEC_TRACEBACK") == "1"
+    debug = (os.environ.get(name, "").strip().lower() for name in ("GNNSEC_DEBUG", "GNNSEC_TRACEBACK"))
+    show_traceback = "--traceback" in args or any(value in {"1", "true", "yes"} for value in debug)
     args = [a for a in args if a != "--traceback"]
     try:
         cli.main(args=args, prog_name="gnnsec", standalone_mode=False)
@@ -94,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return EXIT_USAGE
     except click.ClickException as exc:
+        if show_traceback and (exc.__cause__ is not None or exc.__context__ is not None):
+            traceback.print_exception(exc)
         exc.show()
         return exc.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
@@ -101,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
-    except Exception as exc:  # the last line of defence: name it, hide the traceback unless asked
+    except (GnnsecError, SchemaError) as exc:
+        if show_traceback:
+            traceback.print_exception(exc)
+        click.echo(f"Error: {exc}", err=True)
+        return getattr(exc, "exit_code", EXIT_ERROR)
+    except Exception as exc:  # a bug: name it, hide the traceback unless asked
         if show_traceback:
             raise
         click.echo(f"gnnsec: {_describe(exc)}", err=True)
