@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gnnsec.errors import InputError
+
 HUNTS_DIR = Path(__file__).resolve().parent.parent / "cypher" / "hunts"
 
 _PARAM = re.compile(r"^//\s*param:\s*(\w+)\s*=\s*(\S+)\s*(.*)$")
@@ -39,7 +41,7 @@ class Hunt:
         known = {p.name for p in self.parameters}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise KeyError(
+            raise InputError(
                 f"hunt {self.name!r} has no parameter {', '.join(unknown)}; it takes: {', '.join(sorted(known))}"
             )
         values = {p.name: coerce(overrides[p.name], p.default, p.name) if p.name in overrides else p.default
@@ -68,25 +70,25 @@ def coerce(text: str, default: Any, name: str = "value") -> Any:
 
     if isinstance(default, bool):
         if text.lower() not in {"1", "true", "yes", "0", "false", "no"}:
-            raise ValueError(f"parameter {name} takes true or false, got {text!r}")
+            raise InputError(f"parameter {name} takes true or false, got {text!r}")
         return text.lower() in {"1", "true", "yes"}
     if isinstance(default, int):
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"parameter {name} takes a whole number, got {text!r}") from None
+            raise InputError(f"parameter {name} takes a whole number, got {text!r}") from None
         lowest = 1 if name == "limit" else 0
         if not lowest <= value <= MAX_INT_PARAMETER:
-            raise ValueError(f"parameter {name} takes a whole number from {lowest} to {MAX_INT_PARAMETER:,}, "
+            raise InputError(f"parameter {name} takes a whole number from {lowest} to {MAX_INT_PARAMETER:,}, "
                              f"got {text!r}")
         return value
     if isinstance(default, float):
         try:
             number = float(text)
         except ValueError:
-            raise ValueError(f"parameter {name} takes a number, got {text!r}") from None
+            raise InputError(f"parameter {name} takes a number, got {text!r}") from None
         if not math.isfinite(number):
-            raise ValueError(f"parameter {name} takes a finite number, got {text!r}")
+            raise InputError(f"parameter {name} takes a finite number, got {text!r}")
         return number
     return text
 

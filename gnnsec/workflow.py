@@ -19,6 +19,7 @@ import numpy as np
 from neo4j import Driver
 
 from gnnsec import schema
+from gnnsec.errors import InputError, StateError
 from gnnsec.graphdb.export import SnapshotFilter, export_snapshot
 from gnnsec.graphdb.writeback import (
     EdgeScore,
@@ -80,7 +81,7 @@ def train_from_graph(
     configure_cpu_threads()
     snapshot = export_snapshot(driver, flt, database=database)
     if snapshot.num_nodes == 0:
-        raise ValueError("the graph is empty for this window: ingest data first (`gnnsec ingest`)")
+        raise StateError("the graph is empty for this window: ingest data first (`gnnsec ingest`)")
     if use_feedback_labels:
         labels = analyst_labels(driver, database)
         if labels:
@@ -138,11 +139,11 @@ def score_graph(
     say("exporting the snapshot")
     snapshot = export_snapshot(driver, flt, database=database)
     if snapshot.num_nodes == 0:
-        raise ValueError("the graph is empty for this window: ingest data first (`gnnsec ingest`)")
+        raise StateError("the graph is empty for this window: ingest data first (`gnnsec ingest`)")
     say(f"encoding {snapshot.num_nodes:,} nodes and {snapshot.num_edges:,} relationships")
     detector = checkpoint.detector
     if detector is None:
-        raise ValueError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
+        raise StateError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
     emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=device)
     benign = [uid for uid, verdict in analyst_labels(driver, database).items() if verdict == 0]
     if benign:
@@ -222,9 +223,9 @@ def explain_uid(
 
     snapshot = export_snapshot(driver, SnapshotFilter(around=[uid], hops=hops), database=database)
     if uid not in snapshot.node_uid:
-        raise KeyError(f"no node with uid {uid!r} in the graph")
+        raise InputError(f"no node with uid {uid!r} in the graph")
     if checkpoint.detector is None:
-        raise ValueError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
+        raise StateError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
     emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=device)
     nodes = checkpoint.detector.score(emb)
     return features_in_words(checkpoint.detector.explain(emb, nodes, checkpoint.spec, uid), snapshot, checkpoint.spec)
@@ -251,7 +252,7 @@ def record_feedback(
 ) -> list[str]:
     """Store an analyst's verdict on nodes; returns the uids that were not found."""
     if verdict not in ANALYST_VERDICTS:
-        raise ValueError(f"verdict must be one of {ANALYST_VERDICTS}")
+        raise InputError(f"verdict must be one of {ANALYST_VERDICTS}")
     records, _, _ = driver.execute_query(
         """
         UNWIND $uids AS uid
@@ -329,7 +330,7 @@ def check_scope(driver: Driver, clouds: Sequence[str], accounts: Sequence[str], 
             known.update(str(r["v"]) for r in records)
         unknown = sorted(set(wanted) - known)
         if unknown:
-            raise ValueError(f"{flag} {', '.join(unknown)}: no node has that {prop}; known: "
+            raise InputError(f"{flag} {', '.join(unknown)}: no node has that {prop}; known: "
                              f"{', '.join(sorted(known)[:20]) or 'none (ingest data first)'}")
 
 
@@ -339,10 +340,10 @@ def windows_to_score(driver: Driver, since: datetime | None, until: datetime | N
     """Day windows to score: those in [since, until); else every unscored complete day (``all_unscored``);
     else the most recent complete day not yet scored. A day is complete once it has ended."""
     if since is not None and until is not None and since >= until:
-        raise ValueError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+        raise InputError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     days = activity_days(driver, database)
     if not days:
-        raise ValueError("the graph holds no activity to score: ingest logs first (`gnnsec ingest`)")
+        raise StateError("the graph holds no activity to score: ingest logs first (`gnnsec ingest`)")
     if since is not None:
         start = _day_start(since)
         end = until or (days[-1] + DAY)
@@ -422,7 +423,7 @@ def score_windows(
         reference = features.select(past)
         warm = np.unique(reference.window[reference.warmed_up(config.warmup_windows)])
         if warm.size < config.min_reference_windows:
-            raise ValueError(
+            raise StateError(
                 f"too little history before {window.date()}: {warm.size} usable day(s) of reference, "
                 f"{config.min_reference_windows} needed (the first {config.warmup_windows} observed day(s) only "
                 "open the history); score a later day, or ingest earlier logs"
@@ -497,7 +498,7 @@ def list_findings(
     The dictionaries are the stable ``gnnsec findings --format json`` schema (``docs/findings.md``).
     """
     if since is not None and until is not None and since >= until:
-        raise ValueError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
+        raise InputError(f"--since {since.isoformat()} is not before --until {until.isoformat()}")
     for label in labels:
         schema.label_id(label)
     records, _, _ = driver.execute_query(

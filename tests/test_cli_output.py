@@ -77,3 +77,43 @@ def test_query_list_shows_parameter_defaults_in_full_at_80_columns() -> None:
 
     listed = CliRunner().invoke(cli, ["query", "--list"], terminal_width=80)
     assert "…" not in listed.output and "min_edge_anomaly" in listed.output
+
+
+def test_user_errors_are_one_line_and_traceback_shows_where_they_and_bugs_came_from(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A GnnsecError from deep code is `Error: <message>`, exit 1; with --traceback (or GNNSEC_DEBUG=1) the
+    chain down to the raising frame is printed too. A bug is never dressed as a user error."""
+    from gnnsec.cli.main import main
+    from gnnsec.errors import InputError
+    from gnnsec.evaluate import runner
+
+    estate = tmp_path / "estate"
+    (estate / "native").mkdir(parents=True)
+    (estate / "native" / "g.jsonl").write_text(
+        '{"kind": "node", "label": "User", "uid": "u:1", "props": {"name": "one"}}\n')
+    (estate / "labels").mkdir()
+    (estate / "labels" / "entities.csv").write_text("uid,label\nu:1,User\n")
+    args = ["eval", "--data", str(estate), "--split", "entity", "--models", "iforest", "--out", str(tmp_path / "r")]
+
+    assert main([*args, "--folds", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "Error: --folds must be at least 2" in err and "Traceback" not in err
+    assert main([*args, "--folds", "3"]) == 1
+    assert "Error: --folds 3 needs at least 3 nodes; the graph has 1" in capsys.readouterr().err
+    monkeypatch.setenv("GNNSEC_DEBUG", "1")
+    assert main([*args, "--folds", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "entity_folds" in err and "Error: --folds must be at least 2" in err
+    monkeypatch.delenv("GNNSEC_DEBUG")
+
+    def broken(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("a bug deep in the split")
+
+    monkeypatch.setattr(runner, "entity_folds", broken)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "unexpected ZeroDivisionError: a bug deep in the split" in err and "--traceback" in err
+    assert "Traceback" not in err
+    with pytest.raises(ZeroDivisionError):
+        main([*args, "--traceback"])
+    assert not isinstance(ZeroDivisionError(), InputError)

@@ -113,3 +113,43 @@ def test_tiny_end_to_end_eval_writes_the_table_json_and_pr_curves(tmp_path: Path
         user = run["labels"]["User"]
         assert 0.0 <= user["auc"] <= 1.0 and user["support"] >= 1
     assert (out / "pr_User.png").stat().st_size > 1000
+
+
+def _native_estate(root: Path, users: int = 30, buckets: int = 6, malicious: int = 6) -> None:
+    """A native-format graph (no synth) with many more relationships than nodes, and a labels file."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for b in range(buckets):
+        lines.append({"kind": "node", "label": "Bucket", "uid": f"arn:aws:s3:::bucket-{b}", "props": {"name": f"b{b}"}})
+    for u in range(users):
+        uid = f"okta:user:user{u}@example.com"
+        lines.append({"kind": "node", "label": "User", "uid": uid, "props": {"name": f"user{u}"}})
+        for day in range(1, 5):
+            for b in rng.choice(buckets, size=3, replace=False):
+                lines.append({"kind": "edge", "type": "ACCESS", "src": {"label": "User", "uid": uid},
+                              "dst": {"label": "Bucket", "uid": f"arn:aws:s3:::bucket-{b}"},
+                              "time": f"2024-05-0{day}T0{u % 9}:00:00Z", "action": "s3:GetObject"})
+            lines.append({"kind": "edge", "type": "AUTHENTICATES_FROM", "src": {"label": "User", "uid": uid},
+                          "dst": {"label": "IP", "uid": f"ip:198.51.100.{u + 1}"},
+                          "time": f"2024-05-0{day}T0{u % 9}:00:00Z", "action": "okta:user.session.start"})
+    (root / "native").mkdir(parents=True)
+    (root / "native" / "graph.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    (root / "labels").mkdir()
+    (root / "labels" / "entities.csv").write_text(
+        "uid,label,campaign,first_malicious\n"
+        + "".join(f"okta:user:user{u}@example.com,User,c,2024-05-03T00:00:00Z\n" for u in range(malicious)))
+
+
+def test_entity_split_runs_on_a_native_graph_whose_relationship_and_node_counts_differ(tmp_path: Path) -> None:
+    """The entity split once passed a node-sized mask as the relationship mask: it failed on every graph whose
+    counts differ (here 66 nodes and 480 relationships)."""
+    from gnnsec.cli.main import cli
+
+    _native_estate(tmp_path / "estate")
+    out = tmp_path / "results"
+    result = CliRunner().invoke(cli, ["eval", "--data", str(tmp_path / "estate"), "--split", "entity", "--folds",
+                                      "2", "--models", "iforest", "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((out / "results.json").read_text())
+    assert [run["split"] for run in payload["runs"]] == ["entity fold 1/2", "entity fold 2/2"]
+    assert all(run["labels"]["User"]["support"] >= 1 for run in payload["runs"])

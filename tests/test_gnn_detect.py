@@ -8,6 +8,7 @@ import pytest
 import torch
 from gnn_helpers import make_estate, single_thread, tiny_train_config
 
+from gnnsec.errors import InputError
 from gnnsec.gnn.checkpoint import Checkpoint
 from gnnsec.gnn.detect import Detector, DetectorConfig, add_benign_reference, edge_anomaly
 from gnnsec.gnn.embed import Embeddings
@@ -83,7 +84,7 @@ def test_explanation_names_relationships_neighbours_and_features(
     assert set(feature_names) & {"num:login_count", "offhours", "cnt:ASSUMES_ROLE:out", "bool:mfa_enabled"}
     assert all(name in ckpt.spec.columns for name in feature_names)
     assert 1 <= len(ex.reasons()) <= 5 and all(isinstance(r, str) for r in ex.reasons())
-    with pytest.raises(KeyError, match="not in the scored snapshot"):
+    with pytest.raises(InputError, match="not in the scored snapshot"):
         ckpt.detector.explain(out.embeddings, out.nodes, ckpt.spec, "aws:user:nobody")
 
 

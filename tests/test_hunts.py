@@ -16,6 +16,7 @@ from scored_estate import ScoredEstate, scored_estate_fixture, scored_estate_mod
 
 from gnnsec.cli.main import cli
 from gnnsec.config import Neo4jSettings
+from gnnsec.errors import InputError
 from gnnsec.graphdb.writeback import NodeScore, ScoringRun, write_window_scores
 from gnnsec.hunts import HUNTS_DIR, HuntParameter, coerce, load_hunts, parse_hunt
 
@@ -103,7 +104,7 @@ def test_bind_coerces_overrides_to_the_type_of_the_default(example: Path) -> Non
 
 
 def test_bind_rejects_a_parameter_the_hunt_does_not_declare_and_names_the_known_ones(example: Path) -> None:
-    with pytest.raises(KeyError, match=r"has no parameter min_scor; it takes: label, limit, min_score, strict"):
+    with pytest.raises(InputError, match=r"has no parameter min_scor; it takes: label, limit, min_score, strict"):
         parse_hunt(example).bind({"min_scor": "0.5"})
 
 

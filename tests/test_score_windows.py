@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import neo4j
 import pytest
 
+from gnnsec.errors import StateError
 from gnnsec.workflow import score_windows, windows_to_score
 
 pytestmark = pytest.mark.integration
@@ -80,7 +81,7 @@ def test_each_day_against_its_history_and_other_days_untouched(clean_db: neo4j.D
     records, _, _ = driver.execute_query(
         "MATCH (r:ScoringRun) RETURN r.reference_days AS d ORDER BY r.window_start")
     assert [r["d"] for r in records] == [DAYS - 3, DAYS - 2]
-    with pytest.raises(ValueError, match=r"too little history before .*: 2 usable day"):
+    with pytest.raises(StateError, match=r"too little history before .*: 2 usable day"):
         score_windows(driver, [DAY0 + timedelta(days=3)], write=False)  # days 1 and 2 only
     assert [w for w, _ in before] == [earlier, last]
     records, _, _ = driver.execute_query("MATCH (u:User {uid: 'u0'}) RETURN u.score_window AS w, u.anomalous AS a")
@@ -108,9 +109,9 @@ def test_bad_scopes_and_windows_are_errors(clean_db: neo4j.Driver) -> None:
         score_windows(clean_db, [DAY0 + timedelta(days=3)], accounts=["nope"])
     with pytest.raises(ValueError, match="is not before"):
         windows_to_score(clean_db, DAY0 + timedelta(days=3), DAY0 + timedelta(days=2), False)
-    with pytest.raises(ValueError, match="too little history"):
+    with pytest.raises(StateError, match="too little history"):
         score_windows(clean_db, [DAY0])
-    with pytest.raises(ValueError, match="1 usable day"):
+    with pytest.raises(StateError, match="1 usable day"):
         score_windows(clean_db, [DAY0 + timedelta(days=2)])
     records, _, _ = clean_db.execute_query("MATCH (r:ScoringRun) RETURN count(r) AS n")
     assert records[0]["n"] == 0

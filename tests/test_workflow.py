@@ -17,6 +17,7 @@ import pytest
 from scored_estate import MODEL_ID, ScoredEstate, scored_estate_fixture, scored_estate_model_fixture  # noqa: F401
 
 from gnnsec import schema
+from gnnsec.errors import InputError
 from gnnsec.graphdb.export import SnapshotFilter
 from gnnsec.workflow import explain_uid, record_feedback, score_graph
 
@@ -113,7 +114,7 @@ def test_explain_gives_reasons_for_the_top_scored_node_and_they_are_written_onto
     assert explanation.uid == top["uid"]
     assert explanation.reasons()
     assert explanation.unusual_edges, "a scored node in a connected estate has relationships to explain"
-    with pytest.raises(KeyError, match="no node with uid"):
+    with pytest.raises(InputError, match="no node with uid"):
         explain_uid(scored_estate.driver, scored_estate.checkpoint(), "arn:aws:iam::000000000000:user/nobody",
                     database=scored_estate.database, device="cpu")
 

@@ -63,7 +63,7 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gnnsec.evaluate.data import EvalDataError, is_database, load_eval_data
+    from gnnsec.evaluate.data import is_database, load_eval_data
     from gnnsec.evaluate.report import aggregate, write_outputs
     from gnnsec.evaluate.runner import RELATION_SUBSETS, EvalConfig, run_evaluation
     from gnnsec.workflow import configure_cpu_threads
@@ -90,20 +90,17 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
         _history(data, labels, models, time_fraction, seeds, epochs, mode, out, settings, fmt)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    try:
-        with Progress(*columns, console=err, transient=True, disable=is_quiet()) as bar:
-            task = bar.add_task("reading data", total=None)
-            eval_data = load_eval_data(data, labels, out.parent / "cache",
-                                       progress=lambda name: bar.update(task, description=f"staging {name}"),
-                                       settings=settings)
-            bar.update(task, description="evaluating", total=None, completed=0)
+    with Progress(*columns, console=err, transient=True, disable=is_quiet()) as bar:
+        task = bar.add_task("reading data", total=None)
+        eval_data = load_eval_data(data, labels, out.parent / "cache",
+                                   progress=lambda name: bar.update(task, description=f"staging {name}"),
+                                   settings=settings)
+        bar.update(task, description="evaluating", total=None, completed=0)
 
-            def on_run(what: str) -> None:
-                bar.update(task, advance=1, description=what)
+        def on_run(what: str) -> None:
+            bar.update(task, advance=1, description=what)
 
-            records = run_evaluation(eval_data, config, progress=on_run)
-    except (EvalDataError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        records = run_evaluation(eval_data, config, progress=on_run)
     command = "gnnsec eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     snap = eval_data.snapshot
     notes = [
@@ -139,7 +136,7 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
     from rich.console import Console
     from rich.table import Table
 
-    from gnnsec.evaluate.data import EvalDataError, load_eval_data
+    from gnnsec.evaluate.data import load_eval_data
     from gnnsec.evaluate.history_eval import DEFAULT_MODELS, HistoryEvalConfig, run_history_evaluation
     from gnnsec.evaluate.report import aggregate, write_outputs
 
@@ -150,20 +147,17 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
         chosen = DEFAULT_MODELS
     config = HistoryEvalConfig(models=chosen, time_fraction=time_fraction, seeds=seeds, mode=mode, epochs=epochs)
     records, ranks, fpr = [], [], {}
-    try:
-        for estate_index, estate in enumerate(_csv(data)):
-            err.print(f"[{estate_index + 1}] reading {estate}")
-            # A benign-only estate (no labelled entity) still gives the per-day false-positive rate.
-            eval_data = load_eval_data(estate, labels, out.parent / "cache", progress=lambda name: None,
-                                       require_labels=False, settings=settings)
-            result = run_history_evaluation(eval_data, config, progress=lambda what: err.print(f"  {what}"))
-            for record in result.records:
-                record.split = f"{record.split} {estate}"
-            records += result.records
-            ranks += [(estate, r) for r in result.ranks]
-            fpr[estate] = result.false_positive_rate
-    except (EvalDataError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    for estate_index, estate in enumerate(_csv(data)):
+        err.print(f"[{estate_index + 1}] reading {estate}")
+        # A benign-only estate (no labelled entity) still gives the per-day false-positive rate.
+        eval_data = load_eval_data(estate, labels, out.parent / "cache", progress=lambda name: None,
+                                   require_labels=False, settings=settings)
+        result = run_history_evaluation(eval_data, config, progress=lambda what: err.print(f"  {what}"))
+        for record in result.records:
+            record.split = f"{record.split} {estate}"
+        records += result.records
+        ranks += [(estate, r) for r in result.ranks]
+        fpr[estate] = result.false_positive_rate
     command = "gnnsec eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     notes = [
         "Unit: (entity, day). Each test day is scored against every day before it; detectors are fitted on the days "

@@ -83,17 +83,13 @@ def to_ocsf(finding: dict[str, Any]) -> dict[str, Any]:
 def findings(since: str | None, until: str | None, min_score: float | None, labels: tuple[str, ...], limit: int,
              fmt: str | None) -> None:
     """List what scoring flagged, most unusual first, with reasons and evidence (docs/findings.md)."""
-    from gnnsec.schema import SchemaError
     from gnnsec.workflow import list_findings
 
     flt = window_filter(since, until)
     fmt = choose_format(fmt)
     with connected() as (driver, database):
-        try:
-            rows = list_findings(driver, since=flt.since, until=flt.until, min_score=min_score, labels=labels,
-                                 limit=limit, database=database)
-        except (ValueError, SchemaError) as exc:
-            raise click.ClickException(str(exc)) from exc
+        rows = list_findings(driver, since=flt.since, until=flt.until, min_score=min_score, labels=labels,
+                             limit=limit, database=database)
     if fmt == "ocsf":
         for row in rows:
             click.echo(json.dumps(to_ocsf(row), separators=(",", ":")))

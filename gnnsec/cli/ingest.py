@@ -108,10 +108,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     \b
     Sources: """
     aggregation = parse_duration(window)
-    try:
-        items, unrecognised = discover(list(paths), source, cluster=cluster)
-    except IngestError as exc:
-        raise click.ClickException(str(exc)) from None
+    items, unrecognised = discover(list(paths), source, cluster=cluster)
     if unrecognised:
         err_console.print(f"[yellow]{len(unrecognised)} file(s) not recognised by any adapter were left out[/], "
                           f"e.g. {unrecognised[0]}")
@@ -135,7 +132,7 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
                 raise click.ClickException(
                     f"{exc}\nThat file wrote nothing (nor did the files read with it since the last write); "
                     "files before were loaded. Ingest is idempotent: fix the file and run the same command again."
-                ) from None
+                ) from exc
     events = sum(f.events for f in report.files)
     records = sum(f.records for f in report.files)
     seconds = time.perf_counter() - began
@@ -157,10 +154,7 @@ def _dry_run(items: list[WorkItem], aggregation: timedelta, skip_bad: bool) -> N
         table.add_column(column)
     empty: list[str] = []
     for item in items:
-        try:
-            staging, skipped = stage(item, aggregation, skip_bad)
-        except IngestError as exc:
-            raise click.ClickException(str(exc)) from None
+        staging, skipped = stage(item, aggregation, skip_bad)
         table.add_row(str(item.path), item.source, str(staging.records), str(len(staging.nodes)),
                       str(len(staging.edges)), str(sum(skipped.values())))
         if staging.records == 0 and not skipped:

@@ -24,6 +24,14 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class UserFacingError(click.ClickException):
+    """A :class:`~gnnsec.errors.GnnsecError` as click shows errors: ``Error: <message>``, its exit code."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        setattr(self, "exit_code", int(getattr(error, "exit_code", 1)))  # noqa: B010 (a ClassVar in click's stubs)
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands live in their own modules and load on first use."""
 
@@ -42,6 +50,18 @@ class LazyGroup(click.Group):
                 return None
             raise
         return getattr(module, attribute)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """The one handler of errors the user can act on: a :class:`~gnnsec.errors.GnnsecError` (or the schema's
+        ``SchemaError``) from any subcommand becomes a click error with its message and exit code, the cause
+        chained for ``--traceback``. Anything else propagates as the bug it is."""
+        from gnnsec.errors import GnnsecError
+        from gnnsec.schema import SchemaError
+
+        try:
+            return super().invoke(ctx)
+        except (GnnsecError, SchemaError) as exc:
+            raise UserFacingError(exc) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][2]) for name in self.list_commands(ctx)]

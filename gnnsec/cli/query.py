@@ -43,10 +43,7 @@ def query(name: str | None, params: tuple[str, ...], list_hunts: bool, show: boo
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="-p")
         overrides[key.strip()] = value.strip()
     hunt = hunts[name]
-    try:
-        cypher, values = hunt.bind(overrides)
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    cypher, values = hunt.bind(overrides)
     if show:
         click.echo(hunt.text, nl=not hunt.text.endswith("\n"))  # raw, unwrapped: pipes into cypher-shell as is
         return

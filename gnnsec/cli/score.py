@@ -46,7 +46,7 @@ def _load(model: Path | None) -> tuple[Checkpoint, Path]:
     try:
         return load_checkpoint(path, device="cpu"), path
     except CheckpointError as exc:
-        raise click.ClickException(f"{path}: {exc}") from None
+        raise CheckpointError(f"{path}: {exc}") from exc
 
 
 PRINCIPAL_LABELS = ("User", "Role", "VM", "Function", "Pod", "Container", "CloudAccount")
@@ -106,21 +106,18 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
     flt = window_filter(since, until, clouds, accounts)
     checkpoint, path = _load(model) if with_gnn else (None, None)
     with connected() as (driver, database), progress("scoring") as update:
-        try:
-            windows = windows_to_score(driver, flt.since, flt.until, all_unscored, clouds, accounts, database)
-            if not windows:
-                (console if choose_format(fmt) == "table" else err_console).print(
-                    "nothing to score: every complete day with activity is scored (re-score one with --since DAY)")
-                if choose_format(fmt) == "json":
-                    emit([], "json")
-                return
-            results = score_windows(
-                driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
-                model_id=model_id_of(path) if path else "history", history_days=history_days, threshold=threshold,
-                floor=floor, database=database, device=device, progress=update,
-            )
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+        windows = windows_to_score(driver, flt.since, flt.until, all_unscored, clouds, accounts, database)
+        if not windows:
+            (console if choose_format(fmt) == "table" else err_console).print(
+                "nothing to score: every complete day with activity is scored (re-score one with --since DAY)")
+            if choose_format(fmt) == "json":
+                emit([], "json")
+            return
+        results = score_windows(
+            driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
+            model_id=model_id_of(path) if path else "history", history_days=history_days, threshold=threshold,
+            floor=floor, database=database, device=device, progress=update,
+        )
     fmt = choose_format(fmt)
     if fmt != "table":
         _print_runs(results, top, None if all_labels else PRINCIPAL_LABELS, fmt)
@@ -199,10 +196,7 @@ def explain(uid: str, model: Path | None, hops: int, fmt: str | None) -> None:
         why, path = None, None
         if model is not None or latest_model_path().exists():
             checkpoint, path = _load(model)
-            try:
-                why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
-            except KeyError as exc:
-                raise click.ClickException(str(exc.args[0])) from None
+            why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
         records, _, _ = driver.execute_query(
             "MATCH (n) WHERE n.uid = $uid RETURN labels(n)[0] AS label, n.anomaly_score AS s, "
             "n.anomaly_rank AS r, n.anomalous AS a",

@@ -52,7 +52,7 @@ def synth(out_dir: Path, seed: int, size: str, days: int | None, campaigns: str,
 
                 summary = generate(out_dir, seed, size, days, _campaign_list(campaigns), start=begin, progress=tick)
     except SynthError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc)) from exc
     table = Table(title=f"gnnsec synth → {out_dir}", show_edge=False)
     table.add_column("source")
     table.add_column("files", justify="right")

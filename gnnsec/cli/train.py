@@ -68,23 +68,20 @@ def train(since: str | None, until: str | None, clouds: tuple[str, ...], account
             auc = getattr(stats, "val_edge_auc", float("nan"))
             bar.update(task, advance=1, description=f"training (loss {loss:.3f}, val edge AUC {auc:.3f})")
 
-        try:
-            if adapt is not None:
-                from gnnsec.gnn.pipeline import adapt_checkpoint
-                from gnnsec.graphdb.export import export_snapshot
+        if adapt is not None:
+            from gnnsec.gnn.pipeline import adapt_checkpoint
+            from gnnsec.graphdb.export import export_snapshot
 
-                snapshot = export_snapshot(driver, flt, database=database)
-                checkpoint, result = adapt_checkpoint(load_checkpoint(adapt, device="cpu"), snapshot, config,
-                                                      progress=on_epoch)
-            else:
-                from gnnsec.workflow import train_from_graph
+            snapshot = export_snapshot(driver, flt, database=database)
+            checkpoint, result = adapt_checkpoint(load_checkpoint(adapt, device="cpu"), snapshot, config,
+                                                  progress=on_epoch)
+        else:
+            from gnnsec.workflow import train_from_graph
 
-                checkpoint, result, snapshot = train_from_graph(
-                    driver, flt, config, database=database, use_feedback_labels=not no_feedback_labels,
-                    progress=on_epoch,
-                )
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+            checkpoint, result, snapshot = train_from_graph(
+                driver, flt, config, database=database, use_feedback_labels=not no_feedback_labels,
+                progress=on_epoch,
+            )
     save_checkpoint(out, checkpoint)
     if out.resolve() != latest_model_path().resolve():
         latest_model_path().parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gnnsec.errors import InputError
 from gnnsec.gnn.features import FeatureSpec, build_features, fit_feature_spec
 from gnnsec.snapshot import Snapshot
 
@@ -75,7 +76,7 @@ def baseline_scores(kind: str, train: Snapshot, fit_rows: np.ndarray, targets: l
                     spec: FeatureSpec | None = None) -> list[np.ndarray]:
     """Scores of every node of each target snapshot by baseline ``kind`` fitted on ``train[fit_rows]``."""
     if kind not in BASELINES:
-        raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(BASELINES)}")
+        raise InputError(f"unknown baseline {kind!r}; known: {', '.join(BASELINES)}")
     spec = spec or fit_feature_spec(train)
     train_x = feature_matrix(train, spec)
     target_x = [feature_matrix(t, spec) for t in targets]

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from gnnsec.errors import InputError
 from gnnsec.evaluate.baselines import MIN_PER_LABEL, _autoencoder, _per_label_iforest
 from gnnsec.gnn.history import ANOMALY_COLUMNS, CONTEXT_COLUMNS, WINDOW_SECONDS, WindowFeatures, edge_windows
 from gnnsec.snapshot import Snapshot
@@ -156,7 +157,7 @@ def feature_scores(kind: str, train_x: np.ndarray, train_label: np.ndarray, test
         return _per_label_iforest(train_x, train_label, test_x, test_label, seed)
     if kind == "mlp-ae":
         return _autoencoder(standardise(train_x, train_x), standardise(train_x, test_x), seed)
-    raise ValueError(f"unknown feature baseline {kind!r}; known: {', '.join(FEATURE_BASELINES)}")
+    raise InputError(f"unknown feature baseline {kind!r}; known: {', '.join(FEATURE_BASELINES)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +336,7 @@ def pygod_scores(kind: str, snapshot: Snapshot, train: WindowFeatures, test: Win
     as it does for its own mini-batches. Its scores are used as they come; reported, not fixed.
     """
     if kind not in PYGOD_BASELINES:
-        raise ValueError(f"unknown PyGOD baseline {kind!r}; known: {', '.join(PYGOD_BASELINES)}")
+        raise InputError(f"unknown PyGOD baseline {kind!r}; known: {', '.join(PYGOD_BASELINES)}")
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     dense = kind in DENSE_PYGOD
@@ -393,7 +394,7 @@ def supervised_scores(kind: str, snapshot: Snapshot, train: WindowFeatures, test
     if kind == "gbt-nbr":
         return gbt_scores(neighbour_pair_features(snapshot, train), train_y,
                           neighbour_pair_features(snapshot, test), seed)
-    raise ValueError(f"unknown supervised baseline {kind!r}; known: {', '.join(SUPERVISED_BASELINES)}")
+    raise InputError(f"unknown supervised baseline {kind!r}; known: {', '.join(SUPERVISED_BASELINES)}")
 
 
 # --- entry point ----------------------------------------------------------------------------------
@@ -410,9 +411,9 @@ def history_baseline_scores(kind: str, snapshot: Snapshot, train: WindowFeatures
     """
     known = (*HISTORY_BASELINES, *SUPERVISED_BASELINES)
     if kind not in known:
-        raise ValueError(f"unknown history baseline {kind!r}; known: {', '.join(known)}")
+        raise InputError(f"unknown history baseline {kind!r}; known: {', '.join(known)}")
     if kind in SUPERVISED_BASELINES and train_y is None:
-        raise ValueError(f"{kind} is supervised: pass train_y, one 0/1 label per training pair")
+        raise InputError(f"{kind} is supervised: pass train_y, one 0/1 label per training pair")
     if test.num_pairs == 0:
         return np.zeros(0)
     if kind == "rules":

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gnnsec import schema
+from gnnsec.errors import InputError
 from gnnsec.evaluate.data import EvalData
 from gnnsec.evaluate.metrics import benign_quantile_threshold, choose_threshold, decision_metrics
 from gnnsec.evaluate.runner import EVAL_LABELS, RunRecord
@@ -207,7 +208,7 @@ def run_history_evaluation(
     train_rows = np.flatnonzero(features.window < cut)
     test_rows = np.flatnonzero(features.window >= cut)
     if train_rows.size == 0 or test_rows.size == 0:
-        raise ValueError("the time split left no training or no test days; generate more days (--days)")
+        raise InputError("the time split left no training or no test days; generate more days (--days)")
     train, test = features.select(train_rows), features.select(test_rows)
     positive, excluded, campaign = pair_truth(data, test)
     train_positive, _, _ = pair_truth(data, train)

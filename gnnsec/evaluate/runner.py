@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gnnsec import schema
+from gnnsec.errors import InputError
 from gnnsec.evaluate.baselines import BASELINES, baseline_scores
 from gnnsec.evaluate.data import EvalData
 from gnnsec.evaluate.metrics import (
@@ -92,11 +93,11 @@ def _splits(data: EvalData, config: EvalConfig, seed: int) -> list[Split]:
         campaigns = [config.holdout_campaign] if config.holdout_campaign else campaigns_after_cut(
             data, config.time_fraction)
         if not campaigns:
-            raise ValueError("no labelled campaign has activity after the time cut; nothing to hold out")
+            raise InputError("no labelled campaign has activity after the time cut; nothing to hold out")
         return [time_split(data, config.time_fraction, c, seed) for c in campaigns]
     if config.split == "entity":
         return list(entity_folds(data, config.folds, seed))
-    raise ValueError(f"unknown split {config.split!r}; choose time, campaign or entity")
+    raise InputError(f"unknown split {config.split!r}; choose time, campaign or entity")
 
 
 def _eval_rows(split: Split, test: Snapshot, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +154,7 @@ def _run_gnn(kind: str, mode: str, split: Split, train: Snapshot, test: Snapshot
     if mode == "supervised":
         classifier = checkpoint.model.classifier
         if classifier is None:
-            raise ValueError("supervised mode needs labelled training nodes")
+            raise InputError("supervised mode needs labelled training nodes")
         with torch.no_grad():
             test_scores = torch.sigmoid(classifier(torch.from_numpy(out.embeddings.z))).squeeze(-1).numpy()
             train_emb = embed(checkpoint.model, train, checkpoint.spec, device="cpu", seed=seed)
@@ -200,7 +201,7 @@ def run_evaluation(data: EvalData, config: EvalConfig, progress: Progress | None
 
     unknown = set(config.models) - set(ALL_MODELS)
     if unknown:
-        raise ValueError(f"unknown model(s) {', '.join(sorted(unknown))}; known: {', '.join(ALL_MODELS)}")
+        raise InputError(f"unknown model(s) {', '.join(sorted(unknown))}; known: {', '.join(ALL_MODELS)}")
     modes = ("unsupervised", "supervised") if config.mode == "both" else (config.mode,)
     records: list[RunRecord] = []
     for seed in range(config.seeds):

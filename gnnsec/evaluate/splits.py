@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gnnsec import schema
+from gnnsec.errors import InputError
 from gnnsec.evaluate.data import EvalData
 from gnnsec.snapshot import Snapshot
 
@@ -95,7 +96,7 @@ def period(snapshot: Snapshot) -> tuple[float, float]:
     windows = edge_window_epoch(snapshot)
     windows = windows[np.isfinite(windows)]
     if windows.size == 0:
-        raise ValueError("the graph has no activity relationships, so it cannot be split by time")
+        raise InputError("the graph has no activity relationships, so it cannot be split by time")
     return float(windows.min()), float(windows.max()) + DAY
 
 
@@ -205,15 +206,16 @@ def entity_folds(data: EvalData, folds: int, seed: int = 0, val_fraction: float 
 
     snap = data.snapshot
     if folds < 2:
-        raise ValueError("--folds must be at least 2 for the entity split")
+        raise InputError("--folds must be at least 2 for the entity split")
+    if snap.num_nodes < folds:
+        raise InputError(f"--folds {folds} needs at least {folds} nodes; the graph has {snap.num_nodes}")
     malicious = np.asarray([uid in data.entities for uid in snap.node_uid])
     strata = snap.node_label * 2 + malicious
     # Strata smaller than K cannot be stratified; they join their label's benign stratum.
     counts = np.bincount(strata, minlength=int(strata.max()) + 1)
     strata = np.where(counts[strata] < folds, snap.node_label * 2, strata)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    everything = np.ones(snap.num_nodes, dtype=bool)
-    full = subset(snap, everything, everything, None)
+    full = subset(snap, np.ones(snap.num_nodes, dtype=bool), np.ones(snap.num_edges, dtype=bool), None)
     for k, (train_rows, test_rows) in enumerate(splitter.split(np.zeros(snap.num_nodes), strata)):
         train_labels = {snap.node_uid[i]: int(malicious[i]) for i in train_rows}
         rng = np.random.default_rng(seed + k)

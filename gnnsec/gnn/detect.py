@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from gnnsec.errors import InputError, StateError
 from gnnsec.gnn.embed import Embeddings
 from gnnsec.gnn.features import FeatureSpec
 from gnnsec.schema import NODE_LABELS, NUM_RELATIONS, RELATION_NAMES
@@ -184,7 +185,7 @@ class Detector:
             raw = detector._raw(name, view, benign.recon_error[cal], cal_uids)
             references[name].calibration = np.sort(raw)
         if POOLED not in references:
-            raise ValueError(
+            raise StateError(
                 f"too few benign nodes for a reference: need at least {config.min_reference + 1}, "
                 f"got {len(benign.node_uid)}"
             )
@@ -305,7 +306,7 @@ class Detector:
         try:
             i = emb.node_uid.index(uid)
         except ValueError:
-            raise KeyError(f"{uid!r} is not in the scored snapshot") from None
+            raise InputError(f"{uid!r} is not in the scored snapshot") from None
         label = NODE_LABELS[int(emb.node_label[i])]
         out = Explanation(uid=uid, label=label, score=float(scores.score[i]))
 
@@ -392,6 +393,6 @@ class _HasDetector(Protocol):
 def add_benign_reference(checkpoint: _HasDetector, embeddings: Embeddings) -> _HasDetector:
     """Add analyst-confirmed benign embeddings to a checkpoint's reference set (feedback loop)."""
     if checkpoint.detector is None:
-        raise ValueError("this checkpoint has no detector; train it with gnnsec train first")
+        raise StateError("this checkpoint has no detector; train it with gnnsec train first")
     checkpoint.detector.add_reference(embeddings)
     return checkpoint

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from gnnsec.errors import InputError
 from gnnsec.schema import NODE_LABELS, NUM_RELATIONS, RELATION_NAMES, RELATION_TYPES, RelationCategory
 from gnnsec.snapshot import Snapshot
 from gnnsec.times import parse_time
@@ -113,7 +114,7 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         if data.get("format_version") != SPEC_FORMAT_VERSION:
-            raise ValueError(
+            raise InputError(
                 f"feature spec format {data.get('format_version')!r} is not {SPEC_FORMAT_VERSION}; retrain the model"
             )
         return cls(**data)

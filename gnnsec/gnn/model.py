@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gnnsec.errors import InputError
 from gnnsec.gnn.data import NUM_ENCODER_RELATIONS
 from gnnsec.gnn.decoders import DistMultDecoder, FeatureDecoder
 from gnnsec.gnn.features import MAX_FDIM
@@ -109,7 +110,7 @@ def build_encoder(config: ModelConfig) -> nn.Module:
 
     baselines = {"gcn": GCNEncoder, "gat": GATEncoder, "sage": SAGEEncoder, "mlp": MLPEncoder}
     if c.kind not in baselines:
-        raise ValueError(f"unknown model kind {c.kind!r}; known: {', '.join(MODEL_KINDS)}")
+        raise InputError(f"unknown model kind {c.kind!r}; known: {', '.join(MODEL_KINDS)}")
     return baselines[c.kind](c.in_dim, c.hidden_dim, c.out_dim, c.num_layers, c.dropout, c.active_dim)
 
 
@@ -164,5 +165,5 @@ def freeze_all_but_adapters(model: GraphAutoencoder) -> list[str]:
         if param.requires_grad:
             names.append(name)
     if not names:
-        raise ValueError(f"model kind {model.config.kind!r} has no adapters to fine-tune")
+        raise InputError(f"model kind {model.config.kind!r} has no adapters to fine-tune")
     return names

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gnnsec.errors import StateError
 from gnnsec.gnn.checkpoint import Checkpoint
 from gnnsec.gnn.detect import Detector, DetectorConfig, NodeScores, SnapshotScore, edge_anomaly
 from gnnsec.gnn.embed import Embeddings, embed
@@ -94,7 +95,7 @@ class ScoreOutput:
 def score_snapshot(checkpoint: Checkpoint, snapshot: Snapshot, device: str = "auto") -> ScoreOutput:
     """``gnnsec score``: embed ``snapshot`` with the checkpoint's model and score nodes, edges and window."""
     if checkpoint.detector is None:
-        raise ValueError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
+        raise StateError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
     emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=device)
     nodes = checkpoint.detector.score(emb)
     return ScoreOutput(emb, nodes, edge_anomaly(emb.edge_logit), checkpoint.detector.snapshot_score(nodes))
