@@ -102,8 +102,7 @@ def _stored_value(value: Any) -> Any:
 def _merge_node(into: StagedNode, node: StagedNode) -> None:
     """Loader rule: properties overwritten by the later batch, first/last seen only widen."""
     into.props.update(node.props)
-    into.observe(node.first_seen)
-    into.observe(node.last_seen)
+    into.widen(node)
 
 
 def _merge_edge(into: StagedEdge, edge: StagedEdge) -> None:
@@ -118,13 +117,17 @@ def _merge_edge(into: StagedEdge, edge: StagedEdge) -> None:
         for action in edge.actions:
             into.actions.setdefault(action, None)
         into.props.update(edge.props)
-    for seen in (edge.first_seen, edge.last_seen):
-        if seen is None:
-            continue
-        if into.first_seen is None or seen < into.first_seen:
-            into.first_seen = seen
-        if into.last_seen is None or seen > into.last_seen:
-            into.last_seen = seen
+    into.widen(edge)
+
+
+def _exported_actions(edge: StagedEdge) -> list[str]:
+    """What the exporter reads as ``r.actions``: the distinct actions of activity, and on an inventory
+    relationship its ``actions`` property (a policy's granted actions on GRANTS_ACCESS), found by the parity
+    test against the real database."""
+    if edge.window is not None:
+        return list(edge.actions)
+    granted = edge.props.get("actions")
+    return [str(a) for a in granted] if isinstance(granted, list) else []
 
 
 def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
@@ -177,7 +180,7 @@ def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
         edge_first_seen=np.asarray([_epoch(e.first_seen) for e in ordered_edges], dtype=np.float64),
         edge_last_seen=np.asarray([_epoch(e.last_seen) for e in ordered_edges], dtype=np.float64),
         edge_window=[_window_iso(e.window) if e.window is not None else None for e in ordered_edges],
-        edge_actions=[list(e.actions) for e in ordered_edges],
+        edge_actions=[_exported_actions(e) for e in ordered_edges],
         meta={"labels_exported": list(schema.NODE_LABELS), "built_from": "staging"},
     )
     snapshot.validate()

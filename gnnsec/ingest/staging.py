@@ -71,13 +71,12 @@ def clean_properties(props: dict[str, Any] | Any) -> dict[str, Any]:
     return cleaned
 
 
-@dataclass(slots=True)
-class StagedNode:
-    label: str
-    uid: str
-    props: dict[str, Any] = field(default_factory=dict)
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
+class SeenSpan:
+    """The one merge rule for times, shared by staging, parallel merging and the evaluation builder: first and
+    last seen only ever widen (the loader's Cypher does the same, ``graphdb.loader._widen_seen``)."""
+
+    first_seen: datetime | None
+    last_seen: datetime | None
 
     def observe(self, seen: datetime | None) -> None:
         if seen is None:
@@ -87,9 +86,23 @@ class StagedNode:
         if self.last_seen is None or seen > self.last_seen:
             self.last_seen = seen
 
+    def widen(self, other: SeenSpan) -> None:
+        """Take in ``other``'s span."""
+        self.observe(other.first_seen)
+        self.observe(other.last_seen)
+
 
 @dataclass(slots=True)
-class StagedEdge:
+class StagedNode(SeenSpan):
+    label: str
+    uid: str
+    props: dict[str, Any] = field(default_factory=dict)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(slots=True)
+class StagedEdge(SeenSpan):
     """An inventory relationship, or one window of aggregated activity."""
 
     type: str
@@ -243,10 +256,7 @@ class Staging:
             if share is None:
                 share = staged.contributions[self.batch] = {"count": 0}
             share["count"] += 1
-            if staged.first_seen is None or edge.time < staged.first_seen:
-                staged.first_seen = edge.time
-            if staged.last_seen is None or edge.time > staged.last_seen:
-                staged.last_seen = edge.time
+            staged.observe(edge.time)
             if edge.action and len(staged.actions) < MAX_ACTIONS_PER_EDGE:
                 staged.actions[edge.action] = None
             if counted.get("failed") is True:
@@ -263,11 +273,7 @@ class Staging:
             staged.count = 1
             if props:
                 staged.props.update(props)
-            if edge.time is not None:
-                if staged.first_seen is None or edge.time < staged.first_seen:
-                    staged.first_seen = edge.time
-                if staged.last_seen is None or edge.time > staged.last_seen:
-                    staged.last_seen = edge.time
+            staged.observe(edge.time)
 
     def merge(self, other: Staging) -> None:
         """Add ``other``'s batches as if they had been staged here after this staging's own.
@@ -301,8 +307,7 @@ class Staging:
                 continue
             if node.props:
                 known.props.update(node.props)
-            known.observe(node.first_seen)
-            known.observe(node.last_seen)
+            known.widen(node)
         for key, edge in other.edges.items():
             mine = self.edges.get(key)
             if mine is None:
@@ -327,10 +332,7 @@ class Staging:
                 mine.count = edge.count
             if edge.props:
                 mine.props.update(edge.props)
-            if edge.first_seen is not None and (mine.first_seen is None or edge.first_seen < mine.first_seen):
-                mine.first_seen = edge.first_seen
-            if edge.last_seen is not None and (mine.last_seen is None or edge.last_seen > mine.last_seen):
-                mine.last_seen = edge.last_seen
+            mine.widen(edge)
         self.events += other.events
         self.records += other.records
         self.label_conflicts.update(other.label_conflicts)
