@@ -10,8 +10,7 @@ import pytest
 from _ingest_support import edge_pairs, nodes_by_uid
 
 from gnnsec.ingest.aws_inventory import AwsInventoryAdapter
-from gnnsec.ingest.base import AdapterError, Edge, Node
-from gnnsec.schema import validate_edge
+from gnnsec.ingest.base import AdapterError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aws"
 DEMO = FIXTURES / "inventory" / "cloudmapper-demo"
@@ -26,18 +25,6 @@ def records(path: Path) -> list[object]:
 
 nodes = nodes_by_uid
 edges = edge_pairs
-
-
-@pytest.mark.parametrize("path", [DEMO, EXTRA])
-def test_every_edge_fits_the_schema_and_every_endpoint_is_emitted(path: Path) -> None:
-    recs = records(path)
-    emitted = {(r.label, r.uid) for r in recs if isinstance(r, Node)}
-    for edge in (r for r in recs if isinstance(r, Edge)):
-        validate_edge(edge.src.label, edge.type, edge.dst.label)
-        assert (edge.src.label, edge.src.uid) in emitted and (edge.dst.label, edge.dst.uid) in emitted
-    for record in recs:
-        for value in record.props.values():  # type: ignore[attr-defined]
-            assert value is not None and not isinstance(value, dict)
 
 
 def test_demo_instances_become_vms_with_network_placement() -> None:

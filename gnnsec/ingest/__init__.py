@@ -49,6 +49,7 @@ def get_adapter(name: str, **options: str | None) -> Adapter:
     try:
         target = ADAPTERS[name]
     except KeyError:
+        # from None: the lookup's own KeyError only repeats the name this message already gives
         raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(ADAPTERS))}") from None
     module_name, class_name = target.split(":")
     accepted = {k: v for k, v in options.items() if k in ADAPTER_OPTIONS.get(name, ()) and v is not None}

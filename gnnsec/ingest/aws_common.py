@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple, TypeGuard
 
+import orjson
+
 from gnnsec.ingest import uids
 from gnnsec.ingest.base import Edge, Node, NodeRef
 
@@ -234,6 +236,19 @@ def as_list(value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     return [value]
+
+
+def policy_statements(document: Any) -> list[dict[str, Any]]:
+    """The statements of an IAM policy document, which exports give as an object or as its JSON text
+    (bucket and function policies); anything else, or invalid JSON, has none."""
+    if isinstance(document, str):
+        try:
+            document = orjson.loads(document)
+        except orjson.JSONDecodeError:
+            return []
+    if not isinstance(document, dict):
+        return []
+    return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
 
 
 def ipv4_or_none(text: Any) -> str | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +32,7 @@ from gnnsec.ingest.aws_common import (
     clean_props,
     is_account_id,
     parse_arn,
+    policy_statements,
     resolve_arn,
     stub_node,
 )
@@ -82,6 +83,7 @@ class AwsIamAdapter:
 
     def read(self, path: Path) -> Iterator[Record]:
         document: dict[str, Any] | None = None
+        # Not map_json_records: the file is one document, so a bad item fails it and only the last object maps.
         for item in iter_json_records(path, envelope_keys=()):
             if isinstance(item, BadRecord):
                 raise AdapterError(path, f"{item.where}: {item.reason}")
@@ -116,12 +118,7 @@ class AwsIamAdapter:
             yield account_node(account)
             emitted.add(account_ref(account))
 
-        for where, user in users:
-            ref = _principal_ref("User", user, account)
-            if ref is None:
-                yield BadRecord(where, "user without UserName/Arn", safe_excerpt(user, 200))
-                continue
-            own_account = _account_of(ref, account)
+        def user_facts(user: dict[str, Any], ref: NodeRef, own_account: str) -> _Facts:
             member_of = [g for g in as_list(user.get("GroupList")) if isinstance(g, str)]
             sources: list[tuple[str, Any]] = []
             sources += _inline(user.get("UserPolicyList"))
@@ -144,18 +141,9 @@ class AwsIamAdapter:
                 "full_access_services": perms.full_access_services,
                 "permissions_boundary": (user.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
             }
-            yield Node("User", ref.uid, clean_props(props))
-            emitted.add(ref)
-            if own_account:
-                yield Edge("CONTAINS", account_ref(own_account), ref)
-            yield from _grant_edges(ref, perms, emitted)
+            return props, perms, ()
 
-        for where, role in roles:
-            ref = _principal_ref("Role", role, account)
-            if ref is None:
-                yield BadRecord(where, "role without RoleName/Arn", safe_excerpt(role, 200))
-                continue
-            own_account = _account_of(ref, account)
+        def role_facts(role: dict[str, Any], ref: NodeRef, own_account: str) -> _Facts:
             sources = _inline(role.get("RolePolicyList")) + _attached(role.get("AttachedManagedPolicies"), policies)
             perms = _evaluate(sources, matcher, own_account)
             trust = _trust(role.get("AssumeRolePolicyDocument"), own_account)
@@ -185,15 +173,46 @@ class AwsIamAdapter:
                 ),
                 "max_session_duration": role.get("MaxSessionDuration"),
             }
-            yield Node("Role", ref.uid, clean_props(props))
-            emitted.add(ref)
-            if own_account:
-                yield Edge("CONTAINS", account_ref(own_account), ref)
-            for source, conditional in sorted(trust.can_assume.items(), key=lambda kv: (kv[0].label, kv[0].uid)):
-                if source not in emitted:
-                    yield from _stub_with_account(source, emitted)
-                yield Edge("CAN_ASSUME", source, ref, {"conditional": conditional})
-            yield from _grant_edges(ref, perms, emitted)
+            return props, perms, _trust_edges(ref, trust, emitted)
+
+        yield from _principal_records("User", users, account, emitted, user_facts)
+        yield from _principal_records("Role", roles, account, emitted, role_facts)
+
+
+_Facts = tuple[dict[str, Any], _Permissions, Iterable[Record]]
+"""What a principal's entry says: its props, its permissions and the edges it adds besides CONTAINS and grants."""
+
+
+def _principal_records(
+    label: str,
+    entries: list[tuple[str, dict[str, Any]]],
+    file_account: str,
+    emitted: set[NodeRef],
+    facts: Callable[[dict[str, Any], NodeRef, str], _Facts],
+) -> Iterator[Record]:
+    """Users and roles alike: the node, its account's CONTAINS, the edges of ``facts``, then its grants;
+    an entry without a name or ARN is a bad record."""
+    for where, entry in entries:
+        ref = _principal_ref(label, entry, file_account)
+        if ref is None:
+            yield BadRecord(where, f"{label.lower()} without {label}Name/Arn", safe_excerpt(entry, 200))
+            continue
+        own_account = _account_of(ref, file_account)
+        props, perms, edges = facts(entry, ref, own_account)
+        yield Node(label, ref.uid, clean_props(props))
+        emitted.add(ref)
+        if own_account:
+            yield Edge("CONTAINS", account_ref(own_account), ref)
+        yield from edges  # lazy: they see the node emitted
+        yield from _grant_edges(ref, perms, emitted)
+
+
+def _trust_edges(role: NodeRef, trust: _Trust, emitted: set[NodeRef]) -> Iterator[Record]:
+    """CAN_ASSUME from each principal the trust policy lets in, stubbed (with its account) when not emitted yet."""
+    for source, conditional in sorted(trust.can_assume.items(), key=lambda kv: (kv[0].label, kv[0].uid)):
+        if source not in emitted:
+            yield from _stub_with_account(source, emitted)
+        yield Edge("CAN_ASSUME", source, role, {"conditional": conditional})
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -320,24 +339,11 @@ class _ResourceMatcher:
         return sorted(refs, key=lambda r: (r.label, r.uid))
 
 
-def _statements(document: Any) -> list[dict[str, Any]]:
-    if isinstance(document, str):
-        import orjson
-
-        try:
-            document = orjson.loads(document)
-        except orjson.JSONDecodeError:
-            return []
-    if not isinstance(document, dict):
-        return []
-    return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
-
-
 def _evaluate(sources: list[tuple[str, Any]], matcher: _ResourceMatcher, account: str) -> _Permissions:
     """Fold the Allow statements of all policies of one principal into admin flags and grants."""
     perms = _Permissions()
     for policy_name, document in sources:
-        for statement in _statements(document):
+        for statement in policy_statements(document):
             if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement:
                 continue
             actions = [a for a in as_list(statement.get("Action")) if isinstance(a, str)]
@@ -401,7 +407,7 @@ class _Trust:
 def _trust(document: Any, role_account: str) -> _Trust:
     """Who a role's trust policy lets in: AWS principals become CAN_ASSUME sources, the rest are recorded."""
     trust = _Trust()
-    for statement in _statements(document):
+    for statement in policy_statements(document):
         if statement.get("Effect") != "Allow":
             continue
         conditional = bool(statement.get("Condition"))

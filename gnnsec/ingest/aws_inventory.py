@@ -23,7 +23,7 @@ import io
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,41 +42,18 @@ from gnnsec.ingest.aws_common import (
     ip_node,
     is_account_id,
     parse_arn,
+    policy_statements,
     resolve_arn,
     stub_node,
     tag_value,
 )
 from gnnsec.ingest.aws_iam import AwsIamAdapter, role_by_instance_profile
 from gnnsec.ingest.base import AdapterError, Edge, Node, NodeRef, Record
-from gnnsec.ingest.jsonio import parse_time
+from gnnsec.ingest.jsonio import load_json, parse_time
 
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 AUTHZ_FILE = "iam-get-account-authorization-details.json"
-HANDLED_FILES: frozenset[str] = frozenset(
-    {
-        "ec2-describe-instances.json",
-        "ec2-describe-subnets.json",
-        "ec2-describe-vpcs.json",
-        "ec2-describe-network-interfaces.json",
-        "ec2-describe-security-groups.json",
-        "s3-list-buckets.json",
-        "lambda-list-functions.json",
-        "rds-describe-db-instances.json",
-        "redshift-describe-clusters.json",
-        "elb-describe-load-balancers.json",
-        "elbv2-describe-load-balancers.json",
-        "elbv2-describe-target-groups.json",
-        "ecs-list-clusters.json",
-        "ecs-describe-clusters.json",
-        "eks-list-clusters.json",
-        "apigateway-get-rest-apis.json",
-        "iam-get-credential-report.json",
-        "sts-get-caller-identity.json",
-        AUTHZ_FILE,
-    }
-)
-"""The ``<service>-<call>.json`` files this adapter maps; anything else in the tree is ignored."""
-
+# The files read are the keys of FILE_HANDLERS (HANDLED_FILES), defined after the _Context methods it names.
 PUBLIC_ACL_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers",
                      "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 TOP_LEVEL_LABELS = frozenset({"VM", "Bucket", "Function", "Database", "LoadBalancer", "Cluster", "Gateway", "User"})
@@ -93,6 +70,13 @@ class _Graph:
     def node(self, label: str, uid: str, props: dict[str, Any]) -> NodeRef:
         ref = NodeRef(label, uid)
         self.nodes.setdefault(ref, {}).update(clean_props(props))
+        return ref
+
+    def ensure(self, label: str, uid: str, props: dict[str, Any]) -> NodeRef:
+        """A node for ``(label, uid)`` with ``props`` only when it is new: what is known already is kept."""
+        ref = NodeRef(label, uid)
+        if ref not in self.nodes:
+            self.node(label, uid, props)
         return ref
 
     def stub(self, ref: NodeRef) -> NodeRef:
@@ -130,7 +114,7 @@ class AwsInventoryAdapter:
         files = self._files(path)
         if not files:
             raise AdapterError(path, f"no AWS CLI inventory files ({', '.join(sorted(HANDLED_FILES))[:120]}…)")
-        docs: dict[Path, Any] = {file: _load(file) for file in files}
+        docs: dict[Path, Any] = {file: load_json(file, plain=True) for file in files}
         account = _account(path, docs)
         ctx = _Context(account, docs)
         graph = _Graph()
@@ -174,15 +158,6 @@ def _walk_json(root: Path, max_depth: int) -> Iterator[Path]:
                 yield Path(entry.path)
 
 
-def _load(path: Path) -> Any:
-    try:
-        return orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise AdapterError(path, f"not valid JSON: {exc}") from None
-    except OSError as exc:
-        raise AdapterError(path, f"cannot read: {exc}") from None
-
-
 def _region_of(file: Path, docs: dict[Path, Any]) -> str:
     """The region folder a file sits in, else the region its content names (AZs, ARNs)."""
     if REGION_RE.match(file.parent.name):
@@ -214,8 +189,8 @@ def _account(path: Path, docs: dict[Path, Any]) -> str:
         if file.name == "sts-get-caller-identity.json" and is_account_id(_get(doc, "Account")):
             return str(doc["Account"])
     sibling = (path if path.is_dir() else path.parent) / "sts-get-caller-identity.json"
-    if sibling.is_file() and is_account_id(_get(_load(sibling), "Account")):
-        return str(_load(sibling)["Account"])
+    if sibling.is_file() and is_account_id(_get(load_json(sibling, plain=True), "Account")):
+        return str(load_json(sibling, plain=True)["Account"])
     for file, doc in docs.items():
         if file.name == AUTHZ_FILE:
             for match in re.finditer(r"arn:aws:iam::(\d{12}):", orjson.dumps(doc).decode()):
@@ -234,22 +209,20 @@ def _get(doc: Any, key: str) -> Any:
     return doc.get(key) if isinstance(doc, dict) else None
 
 
+def _with_id(doc: Any, key: str, id_key: str) -> Iterator[tuple[str, Any]]:
+    """``(id, entry)`` for each entry of the list ``doc[key]`` whose ``id_key`` is a string (one without an id
+    names nothing the graph could hold)."""
+    for entry in as_list(_get(doc, key)):
+        entry_id = _get(entry, id_key)
+        if isinstance(entry_id, str):
+            yield entry_id, entry
+
+
 def _time(value: Any) -> Any:
     try:
         return parse_time(value) if value not in (None, "") else None
     except (ValueError, OverflowError):
         return None
-
-
-def _policy_statements(policy: Any) -> list[dict[str, Any]]:
-    if isinstance(policy, str):
-        try:
-            policy = orjson.loads(policy)
-        except orjson.JSONDecodeError:
-            return []
-    if not isinstance(policy, dict):
-        return []
-    return [s for s in as_list(policy.get("Statement")) if isinstance(s, dict)]
 
 
 def _allows_anyone(statement: dict[str, Any]) -> bool:
@@ -277,26 +250,12 @@ class _Context:
         return {"name": name, "cloud": CLOUD, "account": self.account, "region": region, **props}
 
     def map_region(self, graph: _Graph, region: str, files: dict[str, Path]) -> None:
-        def doc(name: str) -> Any:
-            return self.docs.get(files[name]) if name in files else None
-
+        """Every handler of :data:`FILE_HANDLERS` in its order, with its file's document or None when the region
+        has no such file (a handler may still read the per-resource files of the folder)."""
         folder = next(iter(files.values())).parent
-        self._security_groups(doc("ec2-describe-security-groups.json"))
-        self._vpcs(graph, region, doc("ec2-describe-vpcs.json"))
-        self._subnets(graph, region, doc("ec2-describe-subnets.json"))
-        self._instances(graph, region, doc("ec2-describe-instances.json"))
-        self._interfaces(graph, region, doc("ec2-describe-network-interfaces.json"))
-        self._buckets(graph, region, folder, doc("s3-list-buckets.json"))
-        self._functions(graph, region, folder, doc("lambda-list-functions.json"))
-        self._rds(graph, region, doc("rds-describe-db-instances.json"))
-        self._redshift(graph, region, folder, doc("redshift-describe-clusters.json"))
-        self._classic_elbs(graph, region, doc("elb-describe-load-balancers.json"))
-        self._elbv2(graph, region, doc("elbv2-describe-load-balancers.json"))
-        self._target_groups(graph, region, folder, doc("elbv2-describe-target-groups.json"))
-        self._ecs(graph, region, doc("ecs-list-clusters.json"), doc("ecs-describe-clusters.json"))
-        self._eks(graph, region, folder, doc("eks-list-clusters.json"))
-        self._rest_apis(graph, region, doc("apigateway-get-rest-apis.json"))
-        self._credential_report(graph, doc("iam-get-credential-report.json"))
+        for name, handler in FILE_HANDLERS.items():
+            if handler is not None:
+                handler(self, graph, region, folder, self.docs.get(files[name]) if name in files else None)
 
     # -- helpers
 
@@ -305,26 +264,16 @@ class _Context:
         for name in (resource, resource.replace(":", "%3A").replace("/", "%2F")):
             candidate = folder / call / name
             if candidate.is_file():
-                return _load(candidate)
+                return load_json(candidate, plain=True)
         return None
 
-    def _vm_ref(self, region: str, instance_id: str) -> NodeRef:
-        return NodeRef("VM", uids.aws_ec2_instance(region, self.account, instance_id))
-
     def _ensure_vm(self, graph: _Graph, region: str, instance_id: str) -> NodeRef:
-        ref = self._vm_ref(region, instance_id)
-        if ref not in graph.nodes:
-            graph.node("VM", ref.uid, self.base(region, instance_id, instance_id=instance_id))
-        return ref
-
-    def _subnet_ref(self, region: str, subnet_id: str) -> NodeRef:
-        return NodeRef("Subnet", uids.aws_subnet(region, self.account, subnet_id))
+        uid = uids.aws_ec2_instance(region, self.account, instance_id)
+        return graph.ensure("VM", uid, self.base(region, instance_id, instance_id=instance_id))
 
     def _ensure_subnet(self, graph: _Graph, region: str, subnet_id: str) -> NodeRef:
-        ref = self._subnet_ref(region, subnet_id)
-        if ref not in graph.nodes:
-            graph.node("Subnet", ref.uid, self.base(region, subnet_id, subnet_id=subnet_id, kind="subnet"))
-        return ref
+        uid = uids.aws_subnet(region, self.account, subnet_id)
+        return graph.ensure("Subnet", uid, self.base(region, subnet_id, subnet_id=subnet_id, kind="subnet"))
 
     def _ip(self, graph: _Graph, owner: NodeRef, address: Any, subnet: NodeRef | None = None) -> None:
         if not isinstance(address, str) or not address:
@@ -355,11 +304,8 @@ class _Context:
 
     # -- EC2 networking
 
-    def _security_groups(self, doc: Any) -> None:
-        for group in as_list(_get(doc, "SecurityGroups")):
-            group_id = _get(group, "GroupId")
-            if not isinstance(group_id, str):
-                continue
+    def _security_groups(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for group_id, group in _with_id(doc, "SecurityGroups", "GroupId"):
             ports: list[int] = []
             ranges: list[str] = []
             for rule in as_list(_get(group, "IpPermissions")):
@@ -378,32 +324,26 @@ class _Context:
                     ranges.append(f"{protocol}:{low}-{high}")
             self.open_ports[group_id] = (ports, ranges)
 
-    def _vpcs(self, graph: _Graph, region: str, doc: Any) -> None:
-        for vpc in as_list(_get(doc, "Vpcs")):
-            vpc_id = _get(vpc, "VpcId")
-            if not isinstance(vpc_id, str):
-                continue
+    def _vpcs(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for vpc_id, vpc in _with_id(doc, "Vpcs", "VpcId"):
             name = tag_value(_get(vpc, "Tags")) or vpc_id
             graph.node("Subnet", uids.aws_vpc(region, self.account, vpc_id), self.base(
                 region, name, kind="vpc", vpc_id=vpc_id, cidr=_get(vpc, "CidrBlock"),
                 is_default=_get(vpc, "IsDefault"), state=_get(vpc, "State")))
 
-    def _subnets(self, graph: _Graph, region: str, doc: Any) -> None:
-        for subnet in as_list(_get(doc, "Subnets")):
-            subnet_id, vpc_id = _get(subnet, "SubnetId"), _get(subnet, "VpcId")
-            if not isinstance(subnet_id, str):
-                continue
+    def _subnets(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for subnet_id, subnet in _with_id(doc, "Subnets", "SubnetId"):
+            vpc_id = _get(subnet, "VpcId")
             ref = graph.node("Subnet", uids.aws_subnet(region, self.account, subnet_id), self.base(
                 region, tag_value(_get(subnet, "Tags")) or subnet_id, kind="subnet", subnet_id=subnet_id,
                 vpc_id=vpc_id, cidr=_get(subnet, "CidrBlock"), availability_zone=_get(subnet, "AvailabilityZone"),
                 map_public_ip_on_launch=_get(subnet, "MapPublicIpOnLaunch"), state=_get(subnet, "State")))
             if isinstance(vpc_id, str):
-                vpc = NodeRef("Subnet", uids.aws_vpc(region, self.account, vpc_id))
-                if vpc not in graph.nodes:
-                    graph.node("Subnet", vpc.uid, self.base(region, vpc_id, kind="vpc", vpc_id=vpc_id))
+                vpc = graph.ensure("Subnet", uids.aws_vpc(region, self.account, vpc_id),
+                                   self.base(region, vpc_id, kind="vpc", vpc_id=vpc_id))
                 graph.edge("CONTAINS", vpc, ref)
 
-    def _instances(self, graph: _Graph, region: str, doc: Any) -> None:
+    def _instances(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
         for reservation in as_list(_get(doc, "Reservations")):
             for instance in as_list(_get(reservation, "Instances")):
                 self._instance(graph, region, instance)
@@ -451,7 +391,7 @@ class _Context:
             if role_uid:
                 graph.edge("CAN_ASSUME", vm, NodeRef("Role", role_uid), {"instance_profile": profile})
 
-    def _interfaces(self, graph: _Graph, region: str, doc: Any) -> None:
+    def _interfaces(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
         for interface in as_list(_get(doc, "NetworkInterfaces")):
             owner = self._interface_owner(graph, region, interface)
             subnet_id = _get(interface, "SubnetId")
@@ -490,10 +430,7 @@ class _Context:
     # -- storage, compute, data
 
     def _buckets(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
-        for bucket in as_list(_get(doc, "Buckets")):
-            name = _get(bucket, "Name")
-            if not isinstance(name, str):
-                continue
+        for name, bucket in _with_id(doc, "Buckets", "Name"):
             location = self._sub(folder, "s3-get-bucket-location", name)
             bucket_region = None
             if isinstance(location, dict):
@@ -513,7 +450,7 @@ class _Context:
         if policy is None and acl is None and block is None:
             return {}
         reasons = []
-        if any(_allows_anyone(s) for s in _policy_statements(_get(policy, "Policy"))):
+        if any(_allows_anyone(s) for s in policy_statements(_get(policy, "Policy"))):
             reasons.append("policy")
         for grant in as_list(_get(acl, "Grants")):
             if _get(_get(grant, "Grantee"), "URI") in PUBLIC_ACL_GROUPS:
@@ -525,13 +462,10 @@ class _Context:
         return {"public": bool(reasons), "public_via": reasons}
 
     def _functions(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
-        for function in as_list(_get(doc, "Functions")):
-            name = _get(function, "FunctionName")
-            if not isinstance(name, str):
-                continue
+        for name, function in _with_id(doc, "Functions", "FunctionName"):
             uid = uids.aws_lambda(region, self.account, name)
             policy = self._sub(folder, "lambda-get-policy", name)
-            statements = _policy_statements(_get(policy, "Policy"))
+            statements = policy_statements(_get(policy, "Policy"))
             vpc = _get(function, "VpcConfig")
             props = self.base(
                 region, name, runtime=_get(function, "Runtime"), handler=_get(function, "Handler"),
@@ -572,19 +506,15 @@ class _Context:
                 continue
             if "apigateway.amazonaws.com" in services and parsed.service == "execute-api":
                 api_id = parsed.resource.split("/", 1)[0]
-                gateway = NodeRef("Gateway", gateway_uid(parsed.region or region, api_id))
-                if gateway not in graph.nodes:
-                    graph.node("Gateway", gateway.uid, self.base(parsed.region or region, api_id, api_id=api_id))
+                gateway = graph.ensure("Gateway", gateway_uid(parsed.region or region, api_id),
+                                       self.base(parsed.region or region, api_id, api_id=api_id))
                 graph.edge("TRIGGERS", gateway, function)
             elif "s3.amazonaws.com" in services and parsed.service == "s3":
                 bucket = parsed.resource.split("/", 1)[0]
                 graph.edge("TRIGGERS", graph.stub(NodeRef("Bucket", uids.aws_bucket(bucket))), function)
 
-    def _rds(self, graph: _Graph, region: str, doc: Any) -> None:
-        for db in as_list(_get(doc, "DBInstances")):
-            identifier = _get(db, "DBInstanceIdentifier")
-            if not isinstance(identifier, str):
-                continue
+    def _rds(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for identifier, db in _with_id(doc, "DBInstances", "DBInstanceIdentifier"):
             endpoint = _get(db, "Endpoint")
             groups = [_get(g, "VpcSecurityGroupId") for g in as_list(_get(db, "VpcSecurityGroups"))]
             ref = graph.node("Database", uids.aws_rds(region, self.account, identifier), self.base(
@@ -603,14 +533,11 @@ class _Context:
         groups_file = folder / "redshift-describe-cluster-subnet-groups.json"
         subnet_groups: dict[str, list[str]] = {}
         if groups_file.is_file():
-            for group in as_list(_get(_load(groups_file), "ClusterSubnetGroups")):
+            for group in as_list(_get(load_json(groups_file, plain=True), "ClusterSubnetGroups")):
                 subnet_groups[str(_get(group, "ClusterSubnetGroupName"))] = [
                     str(_get(s, "SubnetIdentifier")) for s in as_list(_get(group, "Subnets"))
                 ]
-        for cluster in as_list(_get(doc, "Clusters")):
-            identifier = _get(cluster, "ClusterIdentifier")
-            if not isinstance(identifier, str):
-                continue
+        for identifier, cluster in _with_id(doc, "Clusters", "ClusterIdentifier"):
             endpoint = _get(cluster, "Endpoint")
             groups = [_get(g, "VpcSecurityGroupId") for g in as_list(_get(cluster, "VpcSecurityGroups"))]
             ref = graph.node("Database", f"arn:aws:redshift:{region}:{self.account}:cluster:{identifier}", self.base(
@@ -627,11 +554,8 @@ class _Context:
 
     # -- load balancers, clusters, gateways
 
-    def _classic_elbs(self, graph: _Graph, region: str, doc: Any) -> None:
-        for lb in as_list(_get(doc, "LoadBalancerDescriptions")):
-            name = _get(lb, "LoadBalancerName")
-            if not isinstance(name, str):
-                continue
+    def _classic_elbs(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for name, lb in _with_id(doc, "LoadBalancerDescriptions", "LoadBalancerName"):
             descriptions = as_list(_get(lb, "ListenerDescriptions"))
             listeners = [_get(_get(d, "Listener"), "LoadBalancerPort") for d in descriptions]
             ref = graph.node("LoadBalancer", uids.aws_classic_elb(region, self.account, name), self.base(
@@ -647,11 +571,8 @@ class _Context:
                 if isinstance(instance_id, str):
                     graph.edge("ROUTES_TO", ref, self._ensure_vm(graph, region, instance_id))
 
-    def _elbv2(self, graph: _Graph, region: str, doc: Any) -> None:
-        for lb in as_list(_get(doc, "LoadBalancers")):
-            arn = _get(lb, "LoadBalancerArn")
-            if not isinstance(arn, str):
-                continue
+    def _elbv2(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for arn, lb in _with_id(doc, "LoadBalancers", "LoadBalancerArn"):
             ref = graph.node("LoadBalancer", arn, self.base(
                 region, _get(lb, "LoadBalancerName") or elbv2_name(arn), kind=_get(lb, "Type"),
                 scheme=_get(lb, "Scheme"), internet_facing=_get(lb, "Scheme") == "internet-facing",
@@ -665,10 +586,7 @@ class _Context:
 
     def _target_groups(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
         """Target groups join ALBs/NLBs to instances, IPs, functions or other ALBs (ROUTES_TO)."""
-        for group in as_list(_get(doc, "TargetGroups")):
-            arn = _get(group, "TargetGroupArn")
-            if not isinstance(arn, str):
-                continue
+        for arn, group in _with_id(doc, "TargetGroups", "TargetGroupArn"):
             health = self._sub(folder, "elbv2-describe-target-health", arn)
             target_type = _get(group, "TargetType") or "instance"
             targets: list[NodeRef] = []
@@ -693,20 +611,20 @@ class _Context:
                     for target in targets:
                         graph.edge("ROUTES_TO", lb, target, props)
 
-    def _ecs(self, graph: _Graph, region: str, listed: Any, described: Any) -> None:
-        for arn in as_list(_get(listed, "clusterArns")):
+    def _ecs_listed(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for arn in as_list(_get(doc, "clusterArns")):
             if isinstance(arn, str):
                 graph.node("Cluster", arn, self.base(region, arn.rsplit("/", 1)[-1], kind="ecs"))
-        for cluster in as_list(_get(described, "clusters")):
-            arn = _get(cluster, "clusterArn")
-            if isinstance(arn, str):
-                graph.node("Cluster", arn, self.base(
-                    region, _get(cluster, "clusterName") or arn.rsplit("/", 1)[-1], kind="ecs",
-                    status=_get(cluster, "status"), running_tasks=_get(cluster, "runningTasksCount"),
-                    active_services=_get(cluster, "activeServicesCount")))
 
-    def _eks(self, graph: _Graph, region: str, folder: Path, listed: Any) -> None:
-        for name in as_list(_get(listed, "clusters")):
+    def _ecs_described(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for arn, cluster in _with_id(doc, "clusters", "clusterArn"):
+            graph.node("Cluster", arn, self.base(
+                region, _get(cluster, "clusterName") or arn.rsplit("/", 1)[-1], kind="ecs",
+                status=_get(cluster, "status"), running_tasks=_get(cluster, "runningTasksCount"),
+                active_services=_get(cluster, "activeServicesCount")))
+
+    def _eks(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for name in as_list(_get(doc, "clusters")):
             if not isinstance(name, str):
                 continue
             detail = _get(self._sub(folder, "eks-describe-cluster", name), "cluster")
@@ -722,17 +640,15 @@ class _Context:
                 if isinstance(subnet_id, str):
                     graph.edge("CONTAINS", self._ensure_subnet(graph, region, subnet_id), ref)
 
-    def _rest_apis(self, graph: _Graph, region: str, doc: Any) -> None:
-        for api in as_list(_get(doc, "items")):
-            api_id = _get(api, "id")
-            if isinstance(api_id, str):
-                types = as_list(_get(_get(api, "endpointConfiguration"), "types"))
-                graph.node("Gateway", gateway_uid(region, api_id), self.base(
-                    region, _get(api, "name") or api_id, api_id=api_id, kind="rest-api",
-                    endpoint_types=[t for t in types if isinstance(t, str)],
-                    public="PRIVATE" not in types, created=_time(_get(api, "createdDate"))))
+    def _rest_apis(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
+        for api_id, api in _with_id(doc, "items", "id"):
+            types = as_list(_get(_get(api, "endpointConfiguration"), "types"))
+            graph.node("Gateway", gateway_uid(region, api_id), self.base(
+                region, _get(api, "name") or api_id, api_id=api_id, kind="rest-api",
+                endpoint_types=[t for t in types if isinstance(t, str)],
+                public="PRIVATE" not in types, created=_time(_get(api, "createdDate"))))
 
-    def _credential_report(self, graph: _Graph, doc: Any) -> None:
+    def _credential_report(self, graph: _Graph, region: str, folder: Path, doc: Any) -> None:
         """MFA, console password and access keys per user (and for the root account)."""
         content = _get(doc, "Content")
         if not isinstance(content, str):
@@ -760,6 +676,35 @@ class _Context:
                 graph.node("User", ref.uid, {"name": row.get("user"), "cloud": CLOUD, "account": account,
                                              "has_console_password": row.get("password_enabled") == "true",
                                              "created": _time(row.get("user_creation_time")), **facts})
+
+
+_Handler = Callable[[_Context, _Graph, str, Path, Any], None]
+
+FILE_HANDLERS: dict[str, _Handler | None] = {
+    "ec2-describe-security-groups.json": _Context._security_groups,  # first: VMs, databases … read their exposure
+    "ec2-describe-vpcs.json": _Context._vpcs,
+    "ec2-describe-subnets.json": _Context._subnets,
+    "ec2-describe-instances.json": _Context._instances,
+    "ec2-describe-network-interfaces.json": _Context._interfaces,
+    "s3-list-buckets.json": _Context._buckets,
+    "lambda-list-functions.json": _Context._functions,
+    "rds-describe-db-instances.json": _Context._rds,
+    "redshift-describe-clusters.json": _Context._redshift,
+    "elb-describe-load-balancers.json": _Context._classic_elbs,
+    "elbv2-describe-load-balancers.json": _Context._elbv2,
+    "elbv2-describe-target-groups.json": _Context._target_groups,
+    "ecs-list-clusters.json": _Context._ecs_listed,
+    "ecs-describe-clusters.json": _Context._ecs_described,
+    "eks-list-clusters.json": _Context._eks,
+    "apigateway-get-rest-apis.json": _Context._rest_apis,
+    "iam-get-credential-report.json": _Context._credential_report,
+    "sts-get-caller-identity.json": None,  # read for the account (_account)
+    AUTHZ_FILE: None,  # mapped by AwsIamAdapter, after the inventory (AwsInventoryAdapter.read)
+}
+"""``<service>-<call>.json`` → the :class:`_Context` method that maps it in each region, in the order they run."""
+
+HANDLED_FILES: frozenset[str] = frozenset(FILE_HANDLERS)
+"""The ``<service>-<call>.json`` files this adapter maps; anything else in the tree is ignored."""
 
 
 def _role_from_profile(profile_arn: str) -> str | None:

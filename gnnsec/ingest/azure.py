@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gnnsec.ingest import uids
-from gnnsec.ingest._common import as_str, clean_props, excerpt, get_path, ip_node, parse_ip
-from gnnsec.ingest.base import BadRecord, Edge, Node, Record, head
-from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest._common import as_str, clean_props, get_path, ip_node, parse_ip
+from gnnsec.ingest.base import Edge, Node, Record, head
+from gnnsec.ingest.jsonio import iter_json_records, map_json_records, parse_time
 
 CLOUD = "azure"
 
@@ -55,6 +55,7 @@ DIRECTORY_AUDIT_CATEGORIES = frozenset(
 
 # (provider/type path, lower case) → label; the longest matching prefix wins, and the resource
 # id is cut after it so a blob service or VM extension maps onto its storage account or VM.
+# A declarative table: its rows are alike by design.
 RESOURCE_LABELS: dict[tuple[str, ...], str] = {
     ("microsoft.compute", "virtualmachines"): "VM",
     ("microsoft.compute", "virtualmachinescalesets", "virtualmachines"): "VM",
@@ -135,15 +136,8 @@ class AzureActivityAdapter:
         return "microsoft." in text or "/subscriptions/" in text or '"callerippaddress"' in text
 
     def read(self, path: Path) -> Iterator[Record]:
-        for item in iter_json_records(path):
-            if isinstance(item, BadRecord):
-                yield item
-                continue
-            where, record = item
-            try:
-                yield from _activity_records(_lower_keys(record))
-            except _Bad as exc:
-                yield BadRecord(where, str(exc), excerpt(record))
+        records = iter_json_records(path)
+        yield from map_json_records(records, lambda _, record: _activity_records(_lower_keys(record)), _Bad)
 
 
 class AzureSignInAdapter:
@@ -161,15 +155,8 @@ class AzureSignInAdapter:
         return '"userprincipalname"' in text and '"createddatetime"' in text and '"appdisplayname"' in text
 
     def read(self, path: Path) -> Iterator[Record]:
-        for item in iter_json_records(path):
-            if isinstance(item, BadRecord):
-                yield item
-                continue
-            where, record = item
-            try:
-                yield from _signin_records(_lower_keys(record))
-            except _Bad as exc:
-                yield BadRecord(where, str(exc), excerpt(record))
+        records = iter_json_records(path)
+        yield from map_json_records(records, lambda _, record: _signin_records(_lower_keys(record)), _Bad)
 
 
 class _Bad(ValueError):
@@ -275,7 +262,7 @@ def _event_time(record: Mapping[str, Any], *keys: str) -> datetime:
             try:
                 return parse_time(value)
             except ValueError as exc:
-                raise _Bad(f"'{key}': {exc}") from None
+                raise _Bad(f"'{key}': {exc}") from exc
     raise _Bad(f"no event time (looked for {', '.join(keys)})")
 
 

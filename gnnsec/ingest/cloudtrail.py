@@ -39,7 +39,7 @@ from gnnsec.ingest.aws_common import (
     role_uid_from_arn,
 )
 from gnnsec.ingest.base import BadRecord, Edge, Node, NodeRef, Record, head
-from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest.jsonio import iter_json_records, map_json_records, parse_time
 from gnnsec.ingest.validation import safe_excerpt
 
 ASSUME_EVENTS = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetFederationToken"})
@@ -82,12 +82,7 @@ class CloudTrailAdapter:
 
     def read(self, path: Path) -> Iterator[Record]:
         mapper = _EventMapper()
-        for item in iter_json_records(path):
-            if isinstance(item, BadRecord):
-                yield item
-                continue
-            where, record = item
-            yield from mapper.map_safely(where, record)
+        yield from map_json_records(iter_json_records(path), mapper.map_safely)
         yield from mapper.flush()
 
 

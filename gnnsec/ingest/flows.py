@@ -175,8 +175,8 @@ def _int(record: Mapping[str, Any], key: str, required: bool = True) -> int | No
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key} is not a number: {value!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{key} is not a number: {value!r}") from exc
 
 
 def _flow_records(record: Mapping[str, Any]) -> Iterator[Record]:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gnnsec.ingest import uids
-from gnnsec.ingest._common import as_str, clean_props, excerpt, get_path, ip_node, parse_ip
-from gnnsec.ingest.base import BadRecord, Edge, Node, Record, head
-from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest._common import as_str, clean_props, get_path, ip_node, parse_ip
+from gnnsec.ingest.base import Edge, Node, Record, head
+from gnnsec.ingest.jsonio import iter_json_records, map_json_records, parse_time
 from gnnsec.ingest.k8s import k8s_pod_node, k8s_relation
 
 CLOUD = "gcp"
@@ -96,15 +96,7 @@ class GcpAuditAdapter:
         return '"protoPayload"' in text and ('"methodName"' in text or "AuditLog" in text)
 
     def read(self, path: Path) -> Iterator[Record]:
-        for item in iter_json_records(path):
-            if isinstance(item, BadRecord):
-                yield item
-                continue
-            where, record = item
-            try:
-                yield from _entry_records(record)
-            except ValueError as exc:
-                yield BadRecord(where, str(exc), excerpt(record))
+        yield from map_json_records(iter_json_records(path), lambda _, record: _entry_records(record), ValueError)
 
 
 def _entry_records(entry: Mapping[str, Any]) -> Iterator[Record]:

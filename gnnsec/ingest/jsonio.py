@@ -4,20 +4,22 @@ The same event stream arrives as ``{"Records": [...]}`` (CloudTrail delivery), a
 array (``aws … --output json``, Stratus Red Team logs), ``{"value": [...]}`` (Azure REST),
 ``{"items": [...]}`` (``kubectl -o json``) or JSON lines, any of them gzipped.  Adapters call
 :func:`iter_json_records` and get ``(where, record)`` pairs, or a :class:`BadRecord` for a line
-or element that is not a JSON object, so errors always name the record.
+or element that is not a JSON object, so errors always name the record; :func:`map_json_records` is the
+loop that maps them.  :func:`load_json` reads a whole document the same way for the adapters that need one.
 """
 
 from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from gnnsec.ingest.base import AdapterError, BadRecord, head, open_text
+from gnnsec.ingest._common import excerpt
+from gnnsec.ingest.base import AdapterError, BadRecord, Record, head, open_text
 from gnnsec.ingest.validation import safe_excerpt
 from gnnsec.times import parse_time as parse_time  # re-exported: adapters read times through jsonio
 
@@ -39,13 +41,7 @@ def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS
     if _looks_like_json_lines(path):
         yield from _iter_json_lines(path)
         return
-    try:
-        with open_text(path) as handle:
-            document = orjson.loads(handle.read())
-    except orjson.JSONDecodeError as exc:
-        raise AdapterError(path, f"not valid JSON: {exc}") from None
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
-        raise AdapterError(path, f"cannot read: {exc}") from None
+    document = load_json(path)
     if isinstance(document, list):
         items, prefix = document, ""
     elif isinstance(document, dict):
@@ -62,6 +58,42 @@ def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS
             yield where, item
         else:
             yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", safe_excerpt(item, 200))
+
+
+def map_json_records(
+    items: Iterable[JsonItem],
+    mapper: Callable[[str, dict[str, Any]], Iterable[Record]],
+    errors: type[Exception] | tuple[type[Exception], ...] = (),
+) -> Iterator[Record]:
+    """The records ``mapper`` makes of each ``(where, record)``, with the bad items passed through.
+
+    The one record loop of the adapters: a line or element that is not a JSON object stays a
+    :class:`BadRecord`, and an ``errors`` exception the mapper raises becomes one naming the record
+    (what it yielded before is kept), so one bad record never stops the file."""
+    for item in items:
+        if isinstance(item, BadRecord):
+            yield item
+            continue
+        where, record = item
+        try:
+            yield from mapper(where, record)
+        except errors as exc:
+            yield BadRecord(where, str(exc), excerpt(record))
+
+
+def load_json(path: Path, plain: bool = False) -> Any:
+    """The JSON document in ``path``, or an :class:`AdapterError` naming the file: one place says what an
+    unreadable or invalid document is called. ``plain`` reads the bytes as they are (no gunzipping by name,
+    UTF-8 checked by the parser): inventory files are named after resources, which may end in ``.gz``."""
+    try:
+        if plain:
+            return orjson.loads(path.read_bytes())
+        with open_text(path) as handle:
+            return orjson.loads(handle.read())
+    except orjson.JSONDecodeError as exc:
+        raise AdapterError(path, f"not valid JSON: {exc}") from exc
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # zlib: a corrupt gzip body
+        raise AdapterError(path, f"cannot read: {exc}") from exc
 
 
 def _looks_like_json_lines(path: Path) -> bool:
@@ -93,7 +125,7 @@ def _iter_json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]] | BadRec
                 else:
                     yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", line[:200])
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
-        raise AdapterError(path, f"cannot read: {exc}") from None
+        raise AdapterError(path, f"cannot read: {exc}") from exc
 
 
 def _strict_head(path: Path, size: int) -> str:
@@ -104,10 +136,10 @@ def _strict_head(path: Path, size: int) -> str:
         with open_text(path) as handle:
             return handle.read(size)
     except UnicodeDecodeError as exc:
-        raise AdapterError(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}") from None
+        raise AdapterError(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
     except gzip.BadGzipFile as exc:
-        raise AdapterError(path, f"named .gz but not gzip-compressed: {exc}") from None
+        raise AdapterError(path, f"named .gz but not gzip-compressed: {exc}") from exc
     except (OSError, EOFError, zlib.error) as exc:
-        raise AdapterError(path, f"cannot read: {exc}") from None
+        raise AdapterError(path, f"cannot read: {exc}") from exc
 
 

@@ -29,7 +29,7 @@ import orjson
 from gnnsec.ingest import uids
 from gnnsec.ingest._common import as_str, clean_props, excerpt, first_json_line, get_path, ip_node, parse_ip
 from gnnsec.ingest.base import BadRecord, Edge, Node, Record, head
-from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest.jsonio import iter_json_records, map_json_records, parse_time
 from gnnsec.ingest.validation import safe_excerpt
 
 CLOUD = "k8s"
@@ -107,42 +107,34 @@ class KubernetesObjectsAdapter:
 
     def read(self, path: Path) -> Iterator[Record]:
         items: list[tuple[str, dict[str, Any]]] = []
-        for item in iter_json_records(path, envelope_keys=("items",)):
-            if isinstance(item, BadRecord):
-                yield item
-                continue
-            where, obj = item
+
+        def collect(where: str, obj: dict[str, Any]) -> Iterator[Record]:
             if where == "document" and "items" in obj:  # a list whose items are not a JSON array
                 yield BadRecord("items", f"'items' must be a JSON array, found {type(obj['items']).__name__}",
                                 excerpt(obj))
-                continue
-            items.append(item)
+            else:
+                items.append((where, obj))
+
+        yield from map_json_records(iter_json_records(path, envelope_keys=("items",)), collect)
         if not any(obj.get("kind") in ("Pod", "Node") for _, obj in items):
             return  # no object the schema keeps: no cluster named after the file (a phantom entity)
         cluster = self.cluster or _cluster_from_objects(obj for _, obj in items) or _stem(path)
         yield cluster_node(cluster)
         node_uids: dict[str, str] = {}
-        for where, obj in items:
-            if obj.get("kind") == "Node":
-                try:
-                    records = list(_node_records(cluster, obj))
-                except ValueError as exc:
-                    yield BadRecord(where, str(exc), excerpt(obj))
-                    continue
-                vm = records[0]
-                if not isinstance(vm, Node):  # _node_records yields the VM first
-                    raise TypeError(f"expected the VM node first, got {vm!r}")
-                node_uids[str(obj["metadata"]["name"])] = vm.uid
-                yield from records
-        for where, obj in items:
-            kind = obj.get("kind")
-            if kind == "Pod":
-                try:
-                    yield from _pod_records(cluster, obj, node_uids)
-                except ValueError as exc:
-                    yield BadRecord(where, str(exc), excerpt(obj))
-            elif kind not in ("Node", "List"):
-                continue  # other kinds (Service, Deployment…) have no place in the schema yet
+
+        def node_records(_where: str, obj: dict[str, Any]) -> list[Record]:
+            records = list(_node_records(cluster, obj))  # all or nothing: a bad node leaves no VM behind
+            vm = records[0]
+            if not isinstance(vm, Node):  # _node_records yields the VM first
+                raise TypeError(f"expected the VM node first, got {vm!r}")
+            node_uids[str(obj["metadata"]["name"])] = vm.uid
+            return records
+
+        # Nodes first, so pods find their VM; other kinds (Service, Deployment…) have no place in the schema yet.
+        nodes = [(where, obj) for where, obj in items if obj.get("kind") == "Node"]
+        yield from map_json_records(nodes, node_records, ValueError)
+        pods = [(where, obj) for where, obj in items if obj.get("kind") == "Pod"]
+        yield from map_json_records(pods, lambda _, obj: _pod_records(cluster, obj, node_uids), ValueError)
 
 
 def _cluster_from_objects(objects: Iterator[Mapping[str, Any]]) -> str | None:
@@ -266,6 +258,7 @@ def _pod_records(cluster: str, obj: Mapping[str, Any], node_uids: Mapping[str, s
 # ---- audit.k8s.io Event ----------------------------------------------------------------------
 
 
+# Its head is shaped like KubernetesObjectsAdapter's: the Adapter protocol's declarations and the --cluster option.
 class KubernetesAuditAdapter:
     """Kubernetes API-server audit events (plain, EKS CloudWatch, AKS diagnostic ``kube-audit``)."""
 
@@ -284,16 +277,12 @@ class KubernetesAuditAdapter:
 
     def read(self, path: Path) -> Iterator[Record]:
         default_cluster = self.cluster or _stem(path)
-        for item in iter_json_records(path):
-            if isinstance(item, BadRecord):
-                yield item
-                continue
-            where, record = item
-            try:
-                event, cluster = _unwrap_event(record)
-                yield from _audit_records(event, self.cluster or cluster or default_cluster)
-            except ValueError as exc:
-                yield BadRecord(where, str(exc), excerpt(record))
+
+        def records(_where: str, record: dict[str, Any]) -> Iterator[Record]:
+            event, cluster = _unwrap_event(record)
+            return _audit_records(event, self.cluster or cluster or default_cluster)
+
+        yield from map_json_records(iter_json_records(path), records, ValueError)
 
 
 def _unwrap_event(record: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
@@ -304,7 +293,7 @@ def _unwrap_event(record: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | N
         try:
             event = orjson.loads(log) if isinstance(log, str) else log
         except orjson.JSONDecodeError as exc:
-            raise ValueError(f"properties.log is not JSON: {exc}") from None
+            raise ValueError(f"properties.log is not JSON: {exc}") from exc
         if not isinstance(event, Mapping):
             raise ValueError("properties.log is not a JSON object")
         resource_id = as_str(record.get("resourceId")) or as_str(record.get("resourceid")) or ""

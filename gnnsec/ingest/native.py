@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 from gnnsec import schema
 from gnnsec.errors import InputError
 from gnnsec.ingest import validation
-from gnnsec.ingest._common import excerpt, first_json_line
-from gnnsec.ingest.base import BadRecord, Edge, Node, NodeRef, Record, head
-from gnnsec.ingest.jsonio import iter_json_records, parse_time
+from gnnsec.ingest._common import first_json_line
+from gnnsec.ingest.base import Edge, Node, NodeRef, Record, head
+from gnnsec.ingest.jsonio import iter_json_records, map_json_records, parse_time
 
 KINDS = frozenset({"node", "edge"})
 
@@ -42,27 +42,23 @@ class NativeAdapter:
         # Endpoints are emitted as bare nodes the first time an edge mentions them, so an edge
         # never points at a node the loader has not seen; a full node line merges over it.
         declared: set[tuple[str, str]] = set()
-        for item in iter_json_records(path, envelope_keys=()):
-            if isinstance(item, BadRecord):
-                yield item
-                continue
-            where, record = item
-            try:
-                if record.get("kind") == "node":
-                    node = _node(record)
-                    declared.add((node.label, node.uid))
-                    yield node
-                elif record.get("kind") == "edge":
-                    edge = _edge(record)
-                    for ref in (edge.src, edge.dst):
-                        if (ref.label, ref.uid) not in declared:
-                            declared.add((ref.label, ref.uid))
-                            yield Node(ref.label, ref.uid)
-                    yield edge
-                else:
-                    raise NativeRecordError(f"'kind' must be 'node' or 'edge', found {record.get('kind')!r}")
-            except NativeRecordError as exc:
-                yield BadRecord(where, str(exc), excerpt(record))
+
+        def records(_where: str, record: dict[str, Any]) -> Iterator[Record]:
+            if record.get("kind") == "node":
+                node = _node(record)
+                declared.add((node.label, node.uid))
+                yield node
+            elif record.get("kind") == "edge":
+                edge = _edge(record)
+                for ref in (edge.src, edge.dst):
+                    if (ref.label, ref.uid) not in declared:
+                        declared.add((ref.label, ref.uid))
+                        yield Node(ref.label, ref.uid)
+                yield edge
+            else:
+                raise NativeRecordError(f"'kind' must be 'node' or 'edge', found {record.get('kind')!r}")
+
+        yield from map_json_records(iter_json_records(path, envelope_keys=()), records, NativeRecordError)
 
 
 def _node(record: Mapping[str, Any]) -> Node:
@@ -79,7 +75,7 @@ def _edge(record: Mapping[str, Any]) -> Edge:
     try:
         schema.validate_edge(src.label, rel_type, dst.label)
     except schema.SchemaError as exc:
-        raise NativeRecordError(str(exc)) from None
+        raise NativeRecordError(str(exc)) from exc
     time = _time(record.get("time"), "time")
     action = record.get("action")
     if action is not None and not isinstance(action, str):
@@ -101,7 +97,7 @@ def _uid(value: Any, field: str) -> str:
     try:
         return validation.check_uid(value, "node")
     except validation.PropertyError as exc:
-        raise NativeRecordError(f"'{field}': {exc}") from None
+        raise NativeRecordError(f"'{field}': {exc}") from exc
 
 
 def _ref(value: Any, field: str) -> NodeRef:
@@ -116,7 +112,7 @@ def _time(value: Any, field: str) -> datetime | None:
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise NativeRecordError(f"'{field}': {exc}") from None
+        raise NativeRecordError(f"'{field}': {exc}") from exc
 
 
 def _props(value: Any, activity: bool = False) -> dict[str, Any]:
@@ -144,7 +140,7 @@ def _props(value: Any, activity: bool = False) -> dict[str, Any]:
             props[key] = _storable(key, item)
             validation.check_value(key, props[key])
     except validation.PropertyError as exc:
-        raise NativeRecordError(str(exc)) from None
+        raise NativeRecordError(str(exc)) from exc
     return props
 
 

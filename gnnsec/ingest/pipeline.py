@@ -178,6 +178,7 @@ def content_digest(path: Path) -> str:
     return digest.hexdigest()[:32]
 
 
+# The parameters of stage_into, passed through: this is its entry point with a fresh staging.
 def stage(
     item: WorkItem,
     window: timedelta,
@@ -323,7 +324,7 @@ def stage_into(
             except schema.SchemaError as exc:
                 where = f"record {produced} of what the {item.adapter.name} adapter read"
                 if not skip_bad:
-                    raise IngestError(item.path, str(exc), where) from None
+                    raise IngestError(item.path, str(exc), where) from exc
                 skipped["schema: " + str(exc)[:70]] += 1
                 if quarantine is not None:
                     quarantine.write(orjson.dumps({"file": str(item.path), "where": where,

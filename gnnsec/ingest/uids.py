@@ -9,6 +9,9 @@ so labels and ingested nodes always agree.
 
 from __future__ import annotations
 
+# One two-line function per convention, alike by design: each spells one uid format in full, where a shared
+# builder would hide it (duplicates reports these as same-shape runs).
+
 # --- accounts -----------------------------------------------------------------------------
 
 

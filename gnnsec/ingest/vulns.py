@@ -10,19 +10,16 @@ the cloud id of the machine.
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
-
 from gnnsec.ingest import uids
 from gnnsec.ingest._common import as_str, clean_props, get_path
-from gnnsec.ingest.base import AdapterError, BadRecord, Edge, Node, Record, head, open_text
-from gnnsec.ingest.jsonio import parse_time
+from gnnsec.ingest.base import AdapterError, BadRecord, Edge, Node, Record, head
+from gnnsec.ingest.jsonio import load_json, parse_time
 from gnnsec.ingest.validation import safe_excerpt
 
 IMAGE_TYPES = frozenset({"container_image", "image", "docker", "oci", "registry", "podman"})
@@ -83,13 +80,7 @@ class VulnerabilityReportAdapter:
         return trivy or grype
 
     def read(self, path: Path) -> Iterator[Record]:
-        try:
-            with open_text(path) as handle:
-                report = orjson.loads(handle.read())
-        except orjson.JSONDecodeError as exc:
-            raise AdapterError(path, f"not valid JSON: {exc}") from None
-        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # zlib: a corrupt gzip body
-            raise AdapterError(path, f"cannot read: {exc}") from exc
+        report = load_json(path)
         if not isinstance(report, Mapping):
             raise AdapterError(path, "expected a JSON object (a Trivy or Grype report)")
         if "SchemaVersion" in report or "Results" in report:
@@ -131,6 +122,27 @@ def _records(artifact: Node, findings: Mapping[str, _Finding]) -> Iterator[Recor
         yield Edge("HAS_VULN", artifact.ref, cve.ref, props)
 
 
+_FindingsReader = Callable[[list[Any], dict[str, _Finding]], Iterator[BadRecord]]
+"""Folds a report's entries into findings by vulnerability id, yielding the entries it cannot read."""
+
+
+def _report_records(
+    artifact: Node | BadRecord, report: Mapping[str, Any], key: str, read: _FindingsReader
+) -> Iterator[Record]:
+    """What Trivy and Grype reports share: the artifact, the list of entries under ``key`` (a bad record when
+    it is not a list), then the artifact's CVEs once every entry is folded in."""
+    if isinstance(artifact, BadRecord):
+        yield artifact
+        return
+    entries = report.get(key) or []
+    if not isinstance(entries, list):
+        yield BadRecord(key, f"'{key}' must be a list, found {type(entries).__name__}")
+        return
+    findings: dict[str, _Finding] = {}
+    yield from read(entries, findings)
+    yield from _records(artifact, findings)
+
+
 def _seen(value: Any) -> datetime | None:
     try:
         return parse_time(value) if value else None
@@ -150,14 +162,10 @@ def _trivy(report: Mapping[str, Any]) -> Iterator[Record]:
         image_id=as_str(get_path(report, "Metadata", "ImageID")),
         os=as_str(get_path(report, "Metadata", "OS", "Family")),
     )
-    if isinstance(artifact, BadRecord):
-        yield artifact
-        return
-    findings: dict[str, _Finding] = {}
-    results = report.get("Results") or []
-    if not isinstance(results, list):
-        yield BadRecord("Results", f"'Results' must be a list, found {type(results).__name__}")
-        return
+    yield from _report_records(artifact, report, "Results", _trivy_findings)
+
+
+def _trivy_findings(results: list[Any], findings: dict[str, _Finding]) -> Iterator[BadRecord]:
     for r_index, result in enumerate(results):
         if not isinstance(result, Mapping):
             yield BadRecord(f"Results[{r_index}]", "expected a JSON object")
@@ -193,7 +201,6 @@ def _trivy(report: Mapping[str, Any]) -> Iterator[Record]:
                 f"{package}@{installed}",
                 as_str(vuln.get("FixedVersion")),
             )
-    yield from _records(artifact, findings)
 
 
 def _is_score(value: Any) -> bool:
@@ -228,14 +235,10 @@ def _grype(report: Mapping[str, Any]) -> Iterator[Record]:
         image_id=as_str(get_path(target, "imageID")) if isinstance(target, Mapping) else None,
         os=as_str(get_path(report, "distro", "name")),
     )
-    if isinstance(artifact, BadRecord):
-        yield artifact
-        return
-    findings: dict[str, _Finding] = {}
-    matches = report.get("matches") or []
-    if not isinstance(matches, list):
-        yield BadRecord("matches", f"'matches' must be a list, found {type(matches).__name__}")
-        return
+    yield from _report_records(artifact, report, "matches", _grype_findings)
+
+
+def _grype_findings(matches: list[Any], findings: dict[str, _Finding]) -> Iterator[BadRecord]:
     for index, match in enumerate(matches):
         where = f"matches[{index}]"
         vuln = get_path(match, "vulnerability")
@@ -265,4 +268,3 @@ def _grype(report: Mapping[str, Any]) -> Iterator[Record]:
             f"{package}@{version}",
             ", ".join(fixes) or None,
         )
-    yield from _records(artifact, findings)
