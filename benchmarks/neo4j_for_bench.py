@@ -14,7 +14,7 @@ def neo4j_driver(tmp: Path, heap: str = "2g", pagecache: str = "1g") -> Iterator
     """Yield ``(driver, database)``; a server started here is stopped on exit."""
     from gnnsec import config
     from gnnsec.graphdb import session
-    from gnnsec.graphdb.server import LocalNeo4j, free_ports
+    from gnnsec.graphdb.local import LocalNeo4j, free_ports
 
     if os.environ.get("NEO4J_URI"):
         with _connected(session.resolve_settings()) as connected:

@@ -21,7 +21,7 @@ import neo4j
 import pytest
 
 from gnnsec import config
-from gnnsec.graphdb.server import LocalNeo4j, free_ports
+from gnnsec.graphdb.local import LocalNeo4j, free_ports
 from gnnsec.graphdb.session import apply_schema, open_driver, resolve_settings
 
 

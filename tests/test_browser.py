@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from scored_estate import ScoredEstate, scored_estate_fixture, scored_estate_model_fixture  # noqa: F401
 
-from gnnsec.graphdb.server import LocalNeo4j
+from gnnsec.graphdb.local import LocalNeo4j
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

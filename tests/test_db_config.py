@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gnnsec.graphdb.errors import Neo4jServerError
-from gnnsec.graphdb.server import (
+from gnnsec.graphdb.local import (
     ENTRY_POINT,
     JavaRuntime,
     LocalNeo4j,

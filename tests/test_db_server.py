@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from gnnsec import config
-from gnnsec.graphdb.server import ENTRY_POINT, LocalNeo4j, port_answers
+from gnnsec.graphdb.local import ENTRY_POINT, LocalNeo4j, port_answers
 from gnnsec.graphdb.session import apply_schema, schema_statements
 
 pytestmark = pytest.mark.integration

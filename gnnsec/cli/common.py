@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from gnnsec.config import EnvSettings
+
 if TYPE_CHECKING:
     import neo4j
 
@@ -73,7 +75,10 @@ def _option_origin(ctx: click.Context, name: str, flag: str, envvar: str) -> str
 
 def neo4j_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--neo4j-uri``, ``--neo4j-user``, ``--neo4j-password-env-var``, ``--neo4j-database`` (listed last in
-    ``--help``), each with its variable; ``connected()`` and ``connection_settings()`` use what they say."""
+    ``--help``), each with its variable; ``connected()`` and ``connection_settings()`` use what they say.
+
+    The defaults come from the variables through click's ``envvar=`` (so ``--help`` shows them); the variables
+    mean the same here as in :meth:`EnvSettings.from_env`, which reads them outside a command."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, neo4j_uri: str | None, neo4j_user: str | None, neo4j_password_env_var: str | None,
@@ -110,13 +115,14 @@ def connection_options() -> ConnectionOptions:
     found = ctx.meta.get(NEO4J_KEY) if ctx is not None else None
     if isinstance(found, ConnectionOptions):
         return found
-    return ConnectionOptions(uri=os.environ.get("NEO4J_URI", "").strip() or None,
-                             user=os.environ.get("NEO4J_USER") or None,
-                             database=os.environ.get("NEO4J_DATABASE") or None)
+    env = EnvSettings.from_env()
+    return ConnectionOptions(uri=env.neo4j_uri, user=env.neo4j_user, database=env.neo4j_database)
 
 
 def _named_password(name: str) -> str:
-    """The password in the variable ``--neo4j-password-env-var`` names; a usage error naming it when unset."""
+    """The password in the variable ``--neo4j-password-env-var`` names; a usage error naming it when unset.
+
+    Read here, not in :class:`EnvSettings`: the user chooses the variable's name at run time."""
     name = name.strip()
     if not name:
         raise click.UsageError("--neo4j-password-env-var needs the name of an environment variable",
@@ -142,7 +148,7 @@ def connection_settings(options: ConnectionOptions | None = None, *, require_pas
     database = options.database or "neo4j"
     if options.uri:
         if password is None:
-            password = os.environ.get(DEFAULT_PASSWORD_ENV_VAR) or ""
+            password = EnvSettings.from_env().neo4j_password or ""
             if not password and require_password:
                 raise click.UsageError(
                     f"{options.uri_origin} is set ({options.uri}) but {DEFAULT_PASSWORD_ENV_VAR} is not; export the "
@@ -150,47 +156,47 @@ def connection_settings(options: ConnectionOptions | None = None, *, require_pas
                     ctx=click.get_current_context(silent=True),
                 )
         return Neo4jSettings(uri=options.uri, user=user, password=password, database=database)
-    from gnnsec.graphdb.errors import GraphDBError
-    from gnnsec.graphdb.server import LocalNeo4j
+    from gnnsec.graphdb.local import LocalNeo4j
 
-    try:
-        server = LocalNeo4j()
-        return Neo4jSettings(uri=server.bolt_uri, user=user, password=password or server.password(),
-                             database=database)
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
+    server = LocalNeo4j()  # its errors (GnnsecError) reach the user through the CLI's one handler
+    return Neo4jSettings(uri=server.bolt_uri, user=user, password=password or server.password(), database=database)
 
 
 def describe_connection(settings: Neo4jSettings, options: ConnectionOptions | None = None) -> str:
     """Which server, user and database, and where the URI came from (never the password)."""
     options = options or connection_options()
     origin = options.uri_origin if options.uri else "the local server of `gnnsec db start`"
-    secret = options.password_env_var or (DEFAULT_PASSWORD_ENV_VAR if options.uri or os.environ.get(
-        DEFAULT_PASSWORD_ENV_VAR) else "the stored password")
+    secret = options.password_env_var or (DEFAULT_PASSWORD_ENV_VAR if options.uri or EnvSettings.from_env(
+        ).neo4j_password else "the stored password")
     return (f"Neo4j {settings.uri} ({origin}) as {settings.user}, database {settings.database}, "
             f"password from {secret}")
 
 
-@contextmanager
-def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[neo4j.Driver, str]]:
-    """Open a driver to the Neo4j the ``--neo4j-*`` options or ``NEO4J_*`` name (else the local ``gnnsec db``).
+def open_connection() -> tuple[neo4j.Driver, Neo4jSettings]:
+    """A connected driver to the Neo4j the ``--neo4j-*`` options or ``NEO4J_*`` name (else the local ``gnnsec db``),
+    with the settings it used (``-v`` says which server on stderr). The caller closes the driver.
 
-    Yields ``(driver, database)``; connection problems become a ``ClickException`` that says
-    how to fix them, a missing password variable a usage error.
-    """
-    from gnnsec.graphdb.session import GraphDBError, apply_schema, open_driver
+    Connection problems are :class:`~gnnsec.graphdb.errors.GraphDBError` that say how to fix them (the CLI shows
+    them as ``Error: ...``), a missing password variable a usage error."""
+    from gnnsec.graphdb.driver import open_driver
 
     options = connection_options()
     settings = connection_settings(options)
     if is_verbose():
         err_console.print(describe_connection(settings, options), style="dim", markup=False, soft_wrap=True)
+    return open_driver(settings, password_env_var=options.password_env_var, external=bool(options.uri)), settings
+
+
+@contextmanager
+def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[neo4j.Driver, str]]:
+    """:func:`open_connection` as a context: yields ``(driver, database)``, with the schema applied first when
+    ``ensure_schema``, and closes the driver."""
+    from gnnsec.graphdb.session import apply_schema
+
+    driver, settings = open_connection()
     try:
-        driver = open_driver(settings, password_env_var=options.password_env_var, external=bool(options.uri))
         if ensure_schema:
             apply_schema(driver, database or settings.database)
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
         yield driver, database or settings.database
     finally:
         driver.close()
@@ -242,8 +248,8 @@ def _when(text: str | None, name: str) -> datetime | None:
 
     try:
         return parse_time(text if "T" in text or " " in text else text + "T00:00:00Z")
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO date or date-time", param_hint=name) from None
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is not an ISO date or date-time", param_hint=name) from exc
 
 
 def window_filter(since: str | None, until: str | None, clouds: tuple[str, ...] = (),

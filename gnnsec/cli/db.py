@@ -3,11 +3,12 @@
 
 There is deliberately no ``--password`` option: a password on a command line ends up in shell
 history and ``ps``. Use ``NEO4J_PASSWORD`` or let gnnsec generate and store one.
+
+Errors of the server (``GraphDBError``) are not caught here: the CLI's one handler shows them as ``Error: ...``.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,17 +20,17 @@ from rich.text import Text
 from gnnsec.cli.common import (
     connection_options,
     connection_settings,
-    describe_connection,
     err_console,
     is_quiet,
     is_verbose,
     neo4j_options,
+    open_connection,
 )
 from gnnsec.cli.output import emit_one, format_option
-from gnnsec.graphdb.errors import GraphDBError
+from gnnsec.config import EnvSettings
 
 if TYPE_CHECKING:
-    from gnnsec.graphdb.server import LocalNeo4j
+    from gnnsec.graphdb.local import LocalNeo4j
 
 console = Console(soft_wrap=True)  # never break URLs and paths across lines
 NOT_RUNNING = 3
@@ -38,16 +39,9 @@ NOT_RUNNING = 3
 
 def _server(bolt_port: int | None = None, http_port: int | None = None, heap: str | None = None,
             pagecache: str | None = None, cache: Path | None = None) -> LocalNeo4j:
-    from gnnsec.graphdb.server import LocalNeo4j
+    from gnnsec.graphdb.local import LocalNeo4j
 
-    try:
-        return LocalNeo4j(bolt_port=bolt_port, http_port=http_port, heap=heap, pagecache=pagecache, cache=cache)
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _external_uri() -> str | None:
-    return os.environ.get("NEO4J_URI", "").strip() or None
+    return LocalNeo4j(bolt_port=bolt_port, http_port=http_port, heap=heap, pagecache=pagecache, cache=cache)
 
 
 @click.group()
@@ -74,7 +68,7 @@ def start(bolt_port: int | None, http_port: int | None, heap: str | None, pageca
     """
     from gnnsec.graphdb.session import external_server_configured
 
-    uri = _external_uri()
+    uri = EnvSettings.from_env().neo4j_uri
     if uri:
         if external_server_configured():
             console.print(f"NEO4J_URI={uri} answers: gnnsec uses that server and does not start its own.")
@@ -84,16 +78,13 @@ def start(bolt_port: int | None, http_port: int | None, heap: str | None, pageca
             "to run gnnsec's local Neo4j."
         )
     server = _server(bolt_port, http_port, heap, pagecache, cache)
-    try:
-        status = server.start(progress=lambda message: None if is_quiet() else console.print(message, style="dim"))
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
+    status = server.start(progress=lambda message: None if is_quiet() else console.print(message, style="dim"))
     if status.already_running:
         console.print(f"Neo4j is already running (pid {status.pid}); not starting another.")
     else:
         console.print(f"Neo4j {status.version or ''} started in {status.startup_seconds:.1f} s (pid {status.pid}).")
     console.print(f"Bolt:    {status.bolt_uri}")
-    source = "NEO4J_PASSWORD" if os.environ.get("NEO4J_PASSWORD") else str(server.password_file)
+    source = "NEO4J_PASSWORD" if EnvSettings.from_env().neo4j_password else str(server.password_file)
     console.print(f"Browser: {status.browser_url}  (user neo4j, password in {source})")
 
 
@@ -101,10 +92,7 @@ def start(bolt_port: int | None, http_port: int | None, heap: str | None, pageca
 def stop() -> None:
     """Stop the local Neo4j that `gnnsec db start` started (and nothing else)."""
     server = _server()
-    try:
-        pid = server.stop()
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
+    pid = server.stop()
     if pid is None:
         console.print(f"No gnnsec Neo4j is running for {server.home}.")
     else:
@@ -151,11 +139,7 @@ def status(fmt: str | None) -> None:
         lines = [("server", f"external ({options.uri_origin})"), ("Bolt", options.uri), ("user", fields["user"]),
                  ("database", fields["database"]), ("answers", "yes" if fields["running"] else "no")]
     else:
-        server = _server()
-        try:
-            info = server.status()
-        except GraphDBError as exc:
-            raise click.ClickException(str(exc)) from None
+        info = _server().status()
         fields.update(server="local", running=bool(info.running), pid=info.pid or None, version=info.version,
                       bolt_uri=info.bolt_uri, browser_url=info.browser_url, bolt_port=info.bolt_port,
                       http_port=info.http_port, data_dir=str(info.data_dir), log_file=str(info.log_file))
@@ -182,20 +166,13 @@ def status(fmt: str | None) -> None:
 @neo4j_options
 def init() -> None:
     """Apply cypher/schema.cypher (constraints and indexes); safe to run again."""
-    from gnnsec.graphdb.session import apply_schema, open_driver
+    from gnnsec.graphdb.session import apply_schema
 
-    options = connection_options()
-    settings = connection_settings(options)
-    if is_verbose():
-        err_console.print(describe_connection(settings, options), style="dim", markup=False, soft_wrap=True)
+    driver, settings = open_connection()
     try:
-        driver = open_driver(settings, password_env_var=options.password_env_var, external=bool(options.uri))
-        try:
-            count = apply_schema(driver, settings.database)
-        finally:
-            driver.close()
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
+        count = apply_schema(driver, settings.database)
+    finally:
+        driver.close()
     console.print(f"Schema applied to {settings.uri} (database {settings.database}): {count} statements.")
 
 
@@ -217,8 +194,8 @@ def guide(out: Path | None, serve: bool, port: int) -> None:
 
     try:
         page = render_guide()
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
+    except FileNotFoundError as exc:  # the hunt pack missing from an install: say which file
+        raise click.ClickException(str(exc)) from exc
     if out is not None:
         out.write_text(page, encoding="utf-8")
         err_console.print(f"Wrote the guide to {out}.", style="dim", soft_wrap=True)
@@ -229,7 +206,7 @@ def guide(out: Path | None, serve: bool, port: int) -> None:
     try:
         server = serve_guide(page, port=port)
     except OSError as exc:
-        raise click.ClickException(f"cannot serve the guide on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+        raise click.ClickException(f"cannot serve the guide on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
     console.print("Serving the hunting guide; in Neo4j Browser run:")
     console.print(Text(play_command(server.server_address[1]), style="bold"))
     console.print("Ctrl-C stops it.", style="dim")

@@ -66,16 +66,12 @@ def _say(message: str) -> None:
 
 def _ensure_server(cache: Path | None = None) -> tuple[str | None, float]:
     """Start the local server unless --neo4j-uri / NEO4J_URI names one; returns (Browser URL, seconds)."""
-    from gnnsec.graphdb.errors import GraphDBError
-    from gnnsec.graphdb.server import LocalNeo4j
+    from gnnsec.graphdb.local import LocalNeo4j
 
     if connection_options().uri:
         return None, 0.0  # connecting says clearly when that server does not answer
     began = time.perf_counter()
-    try:
-        status = LocalNeo4j(cache=cache).start(progress=_say)
-    except GraphDBError as exc:
-        raise click.ClickException(str(exc)) from None
+    status = LocalNeo4j(cache=cache).start(progress=_say)
     return status.browser_url, time.perf_counter() - began
 
 
@@ -191,7 +187,7 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
                 ("campaign", "day", "entity", "label", "rank", "score", "flag"), rows, right=("rank", "score"))
     console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
     if browser_url:
-        from gnnsec.graphdb.server import LocalNeo4j
+        from gnnsec.graphdb.local import LocalNeo4j
 
         login = f"user neo4j, password in {LocalNeo4j().password_file} (or $NEO4J_PASSWORD if you set it)"
         where = f"{browser_url} ({login})"

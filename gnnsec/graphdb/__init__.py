@@ -1,4 +1,4 @@
-"""Everything that talks to Neo4j: the local server (``server``), drivers and schema (``session``),
+"""Everything that talks to Neo4j: the local server (``local``), drivers and schema (``session``),
 the loader, the exporter and the score write-back.
 
 Only this package imports the neo4j driver. Importing the package itself stays cheap (no driver,

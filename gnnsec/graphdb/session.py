@@ -8,7 +8,6 @@ e.g. the docker-compose container or Aura; otherwise the local server of ``gnnse
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -35,17 +34,16 @@ _LINE_COMMENT = re.compile(r"^\s*//.*$", re.MULTILINE)  # whole-line comments on
 
 def resolve_settings() -> config.Neo4jSettings:
     """Settings from ``NEO4J_*`` when ``NEO4J_URI`` is set, else those of the local server."""
-    uri = os.environ.get("NEO4J_URI", "").strip()
-    database = os.environ.get("NEO4J_DATABASE") or "neo4j"
-    if uri:
-        password = os.environ.get("NEO4J_PASSWORD")
-        if not password:
-            raise Neo4jUnavailable(f"NEO4J_URI is set ({uri}) but NEO4J_PASSWORD is not; export the server's password")
-        user = os.environ.get("NEO4J_USER") or "neo4j"
-        return config.Neo4jSettings(uri=uri, user=user, password=password, database=database)
-    from gnnsec.graphdb.server import LocalNeo4j
+    external = config.EnvSettings.from_env().external_neo4j()
+    if external is None:
+        from gnnsec.graphdb.local import LocalNeo4j
 
-    return LocalNeo4j().settings()
+        return LocalNeo4j().settings()
+    if not external.password:
+        raise Neo4jUnavailable(
+            f"NEO4J_URI is set ({external.uri}) but NEO4J_PASSWORD is not; export the server's password"
+        )
+    return external
 
 
 def external_server_configured(timeout: float = 5.0) -> bool:
@@ -53,14 +51,11 @@ def external_server_configured(timeout: float = 5.0) -> bool:
 
     A server that answers but rejects the password still counts: it exists, the credentials are wrong.
     """
-    uri = os.environ.get("NEO4J_URI", "").strip()
-    if not uri:
+    external = config.EnvSettings.from_env().external_neo4j()
+    if external is None:
         return False
-    settings = config.Neo4jSettings(
-        uri=uri, user=os.environ.get("NEO4J_USER") or "neo4j", password=os.environ.get("NEO4J_PASSWORD") or ""
-    )
     try:
-        open_driver(settings, connection_timeout=timeout).close()
+        open_driver(external, connection_timeout=timeout).close()
     except Neo4jAuthFailed:
         return True
     except Neo4jUnavailable:

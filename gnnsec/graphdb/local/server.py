@@ -1,48 +1,31 @@
-"""A real local Neo4j 5.26 Community server without Docker: provision, configure, start, stop, inspect.
+"""The local server itself: one Neo4j home (config, data, logs, pid and password files), started, checked,
+stopped and described.
 
-Why this shape:
-
-* **Provisioning** uses Maven on the pom beside this file, so the jars come from Maven Central with
-  checksums and land in ``config.cache_dir()/neo4j-<version>/`` once, shared by every state dir
-  (tests reuse it). A marker holding the pom's hash is written only after the copy finished, so a
-  half download (or a changed pom) is redone.
-* **Launching** starts ``org.neo4j.server.CommunityEntryPoint`` with ``java`` directly, the way the
-  ``bin/neo4j`` launcher would: classpath ``plugins/*:lib/*`` (APOC must be on the classpath for
-  its extension factories *and* in the plugins dir for its procedures), the heap as ``-Xms/-Xmx``
-  and the JVM flags of the 5.26 distribution (``server.jvm.additional`` is only read by that
-  launcher). The Browser is served from the ``browser/`` folder of the neo4j-browser jar on the
-  classpath.
-* **Secrets**: authentication stays on. The password comes from ``NEO4J_PASSWORD`` or a generated
-  one kept in a 0600 file; it is set over Bolt with query *parameters*, so it never reaches a
-  command line, the config file or a log.
-* **Ownership**: a pid file plus the process's own command line (``--home-dir=<home>``) identify
-  the server we started, so ``stop`` never signals anything else, even after pid reuse.
+Launching starts ``org.neo4j.server.CommunityEntryPoint`` with ``java`` directly, as ``bin/neo4j`` would
+(see the package docstring); the password is set over Bolt with query parameters, never on a command line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from gnnsec import config
 from gnnsec.graphdb.errors import Neo4jAuthFailed, Neo4jServerError, Neo4jUnavailable
+from gnnsec.graphdb.local.java import JavaRuntime, find_java, neo4j_version
+from gnnsec.graphdb.local.process import pid_alive, port_answers, port_in_use, process_cmdline, wait_for_exit
+from gnnsec.graphdb.local.provision import Progress, RuntimeLayout, provision_runtime, quiet
 
 if TYPE_CHECKING:
     import neo4j
@@ -53,8 +36,6 @@ DEFAULT_HEAP = "1g"
 DEFAULT_PAGECACHE = "512m"
 DEFAULT_STARTUP_TIMEOUT_S = 120.0
 DEFAULT_STOP_TIMEOUT_S = 60.0
-SUPPORTED_JAVA_MAJORS = (17, 21)
-"""Neo4j 5.26 runs on Java 17 and 21 only (not 25)."""
 
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
 INITIAL_USER = "neo4j"
@@ -85,335 +66,21 @@ JVM_FLAGS: tuple[str, ...] = (
 )
 
 _MEMORY_SIZE = re.compile(r"^[1-9][0-9]*[kmgKMG]?$")
-_JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?[^"]*"')
-_PLUGIN_JAR_PREFIXES = ("apoc-",)
 _STACK_FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_message: str) -> None:
-    """Default progress sink: say nothing."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Versions, Java and Maven
-# ---------------------------------------------------------------------------------------------
-
-
-def pom_path() -> Path:
-    """The packaged pom that names the Neo4j, Browser and APOC artefacts."""
-    return Path(__file__).with_name("pom.xml")
-
-
-@lru_cache(maxsize=1)
-def neo4j_version() -> str:
-    """The Neo4j version the pom resolves (single source of truth: ``<neo4j.version>``)."""
-    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    node = ET.parse(pom_path()).getroot().find("m:properties/m:neo4j.version", namespace)
-    if node is None or not (node.text or "").strip():
-        raise Neo4jServerError(f"{pom_path()} has no <neo4j.version> property")
-    return (node.text or "").strip()
-
-
-@dataclass(frozen=True, slots=True)
-class JavaRuntime:
-    """A ``java`` executable with its major version."""
-
-    executable: Path
-    major: int
-
-
-@lru_cache(maxsize=32)
-def _java_major(executable: str) -> int | None:
-    """Major version reported by ``<executable> -version`` (``1.8`` → 8), or None if it does not run."""
-    try:
-        proc = subprocess.run(
-            [executable, "-version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = _JAVA_VERSION.search(proc.stderr + proc.stdout)
-    if match is None:
-        return None
-    major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major
-
-
-def _java_candidates() -> Iterator[Path]:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home:
-        yield Path(java_home) / "bin" / "java"
-    on_path = shutil.which("java")
-    if on_path:
-        yield Path(on_path)
-    jvm_root = Path("/usr/lib/jvm")
-    for major in SUPPORTED_JAVA_MAJORS:
-        yield from sorted(jvm_root.glob(f"*-{major}-*/bin/java"))
-        yield from sorted(jvm_root.glob(f"*{major}*/bin/java"))
-
-
-def find_java() -> JavaRuntime:
-    """The first Java 17 or 21 among ``$JAVA_HOME``, ``java`` on PATH and ``/usr/lib/jvm/*``."""
-    seen: dict[Path, int | None] = {}
-    for candidate in _java_candidates():
-        if candidate in seen or not candidate.exists():
-            continue
-        major = _java_major(str(candidate))
-        seen[candidate] = major
-        if major in SUPPORTED_JAVA_MAJORS:
-            return JavaRuntime(candidate, major)
-    found = ", ".join(f"{path} (Java {major or '?'})" for path, major in seen.items()) or "no java at all"
-    raise Neo4jServerError(
-        f"Neo4j {neo4j_version()} needs Java 17 or 21; found {found}. Install one "
-        "(e.g. `apt-get install openjdk-17-jre-headless`, or `brew install openjdk@17`) "
-        "and/or point JAVA_HOME at it."
-    )
-
-
-def find_maven() -> str:
-    """The ``mvn`` executable, or an error that says how to get it."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise Neo4jServerError(
-            "Maven (`mvn`) is needed once to download Neo4j from Maven Central but is not on PATH. "
-            "Install it (e.g. `apt-get install maven`, or `brew install maven`), or use an existing "
-            "server by setting NEO4J_URI (see docker-compose.yml)."
-        )
-    return mvn
-
-
-# ---------------------------------------------------------------------------------------------
-# Provisioning the jars
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeLayout:
-    """Where the provisioned jars live: ``lib`` is the classpath, ``plugins`` holds APOC."""
-
-    root: Path
-    lib_dir: Path
-    plugins_dir: Path
-
-    def plugin_jars(self) -> list[Path]:
-        return sorted(self.plugins_dir.glob("*.jar"))
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock, so two processes never provision the same cache at once."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _pom_digest() -> str:
-    return hashlib.sha256(pom_path().read_bytes()).hexdigest()
-
-
-def runtime_layout(cache: Path | None = None) -> RuntimeLayout:
-    root = (cache or config.cache_dir()) / f"neo4j-{neo4j_version()}"
-    return RuntimeLayout(root=root, lib_dir=root / "lib", plugins_dir=root / "plugins")
-
-
-def _is_provisioned(layout: RuntimeLayout) -> bool:
-    marker = layout.root / ".complete"
-    return marker.is_file() and marker.read_text().strip() == _pom_digest() and layout.lib_dir.is_dir()
-
-
-def provision_runtime(cache: Path | None = None, progress: Progress = _quiet) -> RuntimeLayout:
-    """Download the Neo4j jars with Maven into the cache, unless a complete copy is already there."""
-    layout = runtime_layout(cache)
-    if _is_provisioned(layout):
-        return layout
-    with _file_lock(layout.root / ".lock"):
-        if _is_provisioned(layout):  # another process finished while we waited for the lock
-            return layout
-        mvn = find_maven()
-        progress(f"Downloading Neo4j {neo4j_version()} with Maven into {layout.root} (first start only)…")
-        staging = Path(tempfile.mkdtemp(prefix="partial-", dir=layout.root))
-        try:
-            pom_copy = staging / "pom.xml"  # Maven writes beside the pom; keep the package dir clean
-            shutil.copyfile(pom_path(), pom_copy)
-            jars = staging / "lib"
-            command = [mvn, "-q", "-B", "-f", str(pom_copy), "dependency:copy-dependencies"]
-            command += [f"-DoutputDirectory={jars}", "-DincludeScope=runtime"]
-            proc = subprocess.run(
-                command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=1800, cwd=staging
-            )
-            if proc.returncode != 0:
-                tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-                raise Neo4jServerError(
-                    f"Maven could not download Neo4j {neo4j_version()} (exit {proc.returncode}):\n{tail}\n"
-                    "Check network access to Maven Central (https://repo.maven.apache.org) or configure a "
-                    "mirror in ~/.m2/settings.xml, then run `gnnsec db start` again."
-                )
-            _check_jars(jars)
-            plugins = staging / "plugins"
-            plugins.mkdir()
-            for jar in jars.glob("*.jar"):
-                if jar.name.startswith(_PLUGIN_JAR_PREFIXES):
-                    jar.rename(plugins / jar.name)
-            for old in (layout.lib_dir, layout.plugins_dir):
-                shutil.rmtree(old, ignore_errors=True)
-            jars.rename(layout.lib_dir)
-            plugins.rename(layout.plugins_dir)
-            (layout.root / ".complete").write_text(_pom_digest() + "\n")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    progress(f"Neo4j {neo4j_version()}: {len(list(layout.lib_dir.glob('*.jar')))} jars ready.")
-    return layout
-
-
-def _check_jars(jars: Path) -> None:
-    names = {jar.name for jar in jars.glob("*.jar")}
-    wanted = (f"neo4j-{neo4j_version()}.jar", f"neo4j-server-{neo4j_version()}.jar")
-    missing = [name for name in wanted if name not in names]
-    if missing or not any(name.startswith("neo4j-browser-") for name in names):
-        raise Neo4jServerError(
-            f"Maven finished but {jars} lacks {', '.join(missing) or 'the neo4j-browser jar'}; "
-            f"check {pom_path()}."
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes and ports
-# ---------------------------------------------------------------------------------------------
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something already listens on ``host:port`` (bind test, like the server's own)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports the kernel considers free right now (bind to port 0), for
-    throw-away servers in tests and benchmarks."""
-    probes: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            probe.bind(("127.0.0.1", 0))
-            probes.append(probe)
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-
-
-def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
-    """True when a TCP connection to ``host:port`` is accepted."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _is_zombie(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        if stat.parent.exists():
-            return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        out = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-        return out.stdout.strip().startswith("Z")
-    except (OSError, IndexError):
-        return False
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (our own exited children are reaped first)."""
-    _reap(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def process_cmdline(pid: int) -> list[str] | None:
-    """The argv of a live process, or None when it is gone or cannot be read."""
-    for attempt in range(3):
-        if not pid_alive(pid):
-            return None
-        argv = _read_cmdline(pid)
-        if argv:
-            return argv
-        time.sleep(0.05 * (attempt + 1))  # /proc/<pid>/cmdline reads empty for a moment around exec
-    return None
-
-
-def _read_cmdline(pid: int) -> list[str]:
-    proc = Path(f"/proc/{pid}")
-    if Path("/proc/self").exists():
-        try:
-            raw = (proc / "cmdline").read_bytes()
-        except OSError:
-            return []
-        return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-    try:  # no /proc (macOS): ask ps
-        out = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
-    except OSError:
-        return []
-    return out.stdout.split() if out.returncode == 0 else []
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status if ``pid`` is our child, so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _wait_for_exit(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def _validate_memory(name: str, value: str) -> str:
+    """``value`` in Neo4j's spelling (lower case), or an error before the JVM would refuse it."""
     if not _MEMORY_SIZE.match(value):
         raise Neo4jServerError(f"{name} {value!r} is not a memory size like 512m or 2g")
     return value.lower()
 
 
-def _env_port(name: str) -> int | None:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        port = int(raw)
-    except ValueError:
-        raise Neo4jServerError(f"{name}={raw!r} is not a port number") from None
-    return port
-
-
 def _check_port(name: str, port: int) -> int:
+    """``port`` when it is one, else an error naming it (an out-of-range port fails late and obscurely in Java)."""
     if not 1 <= port <= 65535:
         raise Neo4jServerError(f"{name} port {port} is outside 1..65535")
     return port
-
-
-# ---------------------------------------------------------------------------------------------
-# The server
-# ---------------------------------------------------------------------------------------------
 
 
 class _SavedState(TypedDict, total=False):
@@ -429,8 +96,25 @@ class _SavedState(TypedDict, total=False):
     started_at: str
 
 
+class _LoopbackURLs:
+    """The two addresses people and drivers use, from ``bolt_port`` / ``http_port``: one definition for both the
+    server and its status (both listen on loopback only)."""
+
+    __slots__ = ()
+    bolt_port: int
+    http_port: int
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def browser_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/browser/"
+
+
 @dataclass(frozen=True, slots=True)
-class ServerStatus:
+class ServerStatus(_LoopbackURLs):
     """What runs where; ``already_running`` tells ``start`` callers that nothing new was launched."""
 
     running: bool
@@ -444,16 +128,8 @@ class ServerStatus:
     already_running: bool = False
     startup_seconds: float | None = None
 
-    @property
-    def bolt_uri(self) -> str:
-        return f"bolt://127.0.0.1:{self.bolt_port}"
 
-    @property
-    def browser_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/browser/"
-
-
-class LocalNeo4j:
+class LocalNeo4j(_LoopbackURLs):
     """One Neo4j home (config, data, logs, pid file, password file) under a gnnsec state dir.
 
     Ports and memory come from the arguments, else ``GNNSEC_BOLT_PORT`` / ``GNNSEC_HTTP_PORT`` /
@@ -475,18 +151,14 @@ class LocalNeo4j:
         self.cache = cache
         self.startup_timeout = startup_timeout
         saved = self._saved_state()
-        self.bolt_port = _check_port(
-            "Bolt", bolt_port or _env_port("GNNSEC_BOLT_PORT") or saved.get("bolt_port") or DEFAULT_BOLT_PORT
-        )
-        self.http_port = _check_port(
-            "HTTP", http_port or _env_port("GNNSEC_HTTP_PORT") or saved.get("http_port") or DEFAULT_HTTP_PORT
-        )
+        env = config.EnvSettings.from_env()
+        self.bolt_port = _check_port("Bolt", bolt_port or env.bolt_port or saved.get("bolt_port") or DEFAULT_BOLT_PORT)
+        self.http_port = _check_port("HTTP", http_port or env.http_port or saved.get("http_port") or DEFAULT_HTTP_PORT)
         if self.bolt_port == self.http_port:
             raise Neo4jServerError(f"Bolt and HTTP cannot share port {self.bolt_port}")
         # Memory is not taken from the last start: a size that made the JVM fail must not stick.
-        self.heap = _validate_memory("heap", heap or os.environ.get("GNNSEC_HEAP") or DEFAULT_HEAP)
-        pagecache = pagecache or os.environ.get("GNNSEC_PAGECACHE") or DEFAULT_PAGECACHE
-        self.pagecache = _validate_memory("page cache", pagecache)
+        self.heap = _validate_memory("heap", heap or env.heap or DEFAULT_HEAP)
+        self.pagecache = _validate_memory("page cache", pagecache or env.pagecache or DEFAULT_PAGECACHE)
         self._process: subprocess.Popen[bytes] | None = None
 
     # ---- paths ---------------------------------------------------------------------------
@@ -535,25 +207,17 @@ class LocalNeo4j:
     def console_log(self) -> Path:
         return self.logs_dir / "console.log"
 
-    @property
-    def bolt_uri(self) -> str:
-        return f"bolt://127.0.0.1:{self.bolt_port}"
-
-    @property
-    def browser_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/browser/"
-
     # ---- secrets ------------------------------------------------------------------------
 
     def password(self) -> str:
         """``NEO4J_PASSWORD`` if set, else the stored one (generated on first use, file mode 0600)."""
-        from_env = os.environ.get("NEO4J_PASSWORD")
+        from_env = config.EnvSettings.from_env().neo4j_password
         if from_env:
             return from_env
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        except FileExistsError as exc:
             if self.password_file.stat().st_mode & 0o077:
                 self.password_file.chmod(0o600)
             stored = self.password_file.read_text().strip()
@@ -562,14 +226,15 @@ class LocalNeo4j:
             raise Neo4jServerError(
                 f"{self.password_file} is empty; delete it (and {self.data_dir} if the server was "
                 "initialised with it) or set NEO4J_PASSWORD"
-            ) from None
+            ) from exc
         generated = secrets.token_urlsafe(24)
         with os.fdopen(fd, "w") as handle:
             handle.write(generated + "\n")
         return generated
 
     def _password_source(self) -> str:
-        return "NEO4J_PASSWORD" if os.environ.get("NEO4J_PASSWORD") else f"the password file {self.password_file}"
+        from_env = config.EnvSettings.from_env().neo4j_password
+        return "NEO4J_PASSWORD" if from_env else f"the password file {self.password_file}"
 
     def settings(self) -> config.Neo4jSettings:
         """Connection settings for this server (Bolt on loopback, user neo4j)."""
@@ -577,7 +242,7 @@ class LocalNeo4j:
             uri=self.bolt_uri,
             user=INITIAL_USER,
             password=self.password(),
-            database=os.environ.get("NEO4J_DATABASE") or "neo4j",
+            database=config.EnvSettings.from_env().neo4j_database or "neo4j",
         )
 
     # ---- state on disk ------------------------------------------------------------------
@@ -697,7 +362,7 @@ class LocalNeo4j:
         readable = [line for line in text.strip().splitlines() if not _STACK_FRAME.match(line)]
         return "\n".join(readable[-lines:]) or "(empty log)"
 
-    def start(self, progress: Progress = _quiet) -> ServerStatus:
+    def start(self, progress: Progress = quiet) -> ServerStatus:
         """Start the server unless it already runs; return once Bolt answers with our password."""
         pid = self.running_pid()
         if pid is not None:
@@ -726,6 +391,7 @@ class LocalNeo4j:
 
         started = time.monotonic()
         log_offset = self.console_log.stat().st_size if self.console_log.exists() else 0
+        # The child inherits our environment (not a settings read), minus the one secret it must never see.
         env = {key: value for key, value in os.environ.items() if key != "NEO4J_PASSWORD"}
         env["JAVA_HOME"] = str(java.executable.parent.parent)
         progress(f"Starting Neo4j {neo4j_version()} (Java {java.major}, heap {self.heap}) in {self.home}…")
@@ -777,18 +443,18 @@ class LocalNeo4j:
             self._check_alive(pid, log_offset)
             try:
                 driver = open_driver(settings, connection_timeout=5.0)
-            except Neo4jAuthFailed:
+            except Neo4jAuthFailed as exc:
                 raise Neo4jAuthFailed(
                     f"Neo4j at {self.bolt_uri} rejected the password from {self._password_source()}: the data in "
                     f"{self.data_dir} was initialised with another one. Set NEO4J_PASSWORD to that password, "
                     f"or stop the server (`gnnsec db stop`) and delete {self.data_dir} to start afresh."
-                ) from None
-            except Neo4jUnavailable:
+                ) from exc
+            except Neo4jUnavailable as exc:
                 if time.monotonic() > deadline:
                     raise Neo4jServerError(
                         f"Neo4j (pid {pid}) answers on port {self.bolt_port} but not to queries within "
                         f"{self.startup_timeout:.0f} s; see {self.console_log} and {self.logs_dir / 'debug.log'}"
-                    ) from None
+                    ) from exc
                 time.sleep(0.5)
                 continue
             try:
@@ -857,10 +523,10 @@ class LocalNeo4j:
         if self._owns_child(pid) or self._is_our_server(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            if not _wait_for_exit(pid, timeout):
+            if not wait_for_exit(pid, timeout):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                if not _wait_for_exit(pid, 15):
+                if not wait_for_exit(pid, 15):
                     raise Neo4jServerError(f"Neo4j (pid {pid}) survived SIGKILL; check `ps -p {pid}`")
         child = self._child(pid)
         if child is not None:
