@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from gnn_helpers import make_estate, single_thread, tiny_train_config
 
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig
+from gnnsec.gnn.objective import NegativeSampler, edge_auc, scaled_cosine_error
 from gnnsec.gnn.sampling import NeighbourSampler, iterate_subgraphs, pyg_sampler_available
-from gnnsec.gnn.train import _edge_auc, _NegativeSampler, fit, scaled_cosine_error
+from gnnsec.gnn.train import fit
 
 __all__ = ["single_thread"]
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -71,12 +74,47 @@ def test_neighbour_sampler_respects_fanout_and_keeps_seeds_first() -> None:
     assert global_edges <= set(zip(src.tolist(), dst.tolist(), strict=True))
 
 
-@pytest.mark.skipif(not pyg_sampler_available(), reason="PyG NeighborLoader needs pyg-lib or torch-sparse")
-def test_pyg_neighbor_loader_yields_the_same_batch_shape() -> None:
+NO_PYG_SAMPLER = "pyg-lib and torch-sparse are not installed: PyG's NeighborLoader cannot sample here"
+
+
+@pytest.mark.skipif(not pyg_sampler_available(), reason=NO_PYG_SAMPLER)
+def test_pyg_neighbor_loader_puts_the_seed_first_and_counts_it() -> None:
     ei = torch.tensor([[1, 2, 3], [0, 0, 1]])
     batch = next(iterate_subgraphs(ei, torch.tensor([0, 1, 2]), 4, torch.tensor([0]), [2, 2], 1,
                                    torch.Generator().manual_seed(0), use_pyg=True))
     assert int(batch.n_id[0]) == 0 and batch.num_seeds == 1
+
+
+@pytest.mark.skipif(not pyg_sampler_available(), reason=NO_PYG_SAMPLER)
+def test_pyg_batch_order_follows_the_generator() -> None:
+    ei = torch.stack([torch.arange(1, 40), torch.arange(0, 39)])
+
+    def seed_order(seed: int) -> list[int]:
+        return [int(b.n_id[0]) for b in iterate_subgraphs(ei, torch.zeros(39, dtype=torch.long), 40,
+                                                          torch.arange(40), [2], 1,
+                                                          torch.Generator().manual_seed(seed), use_pyg=True)]
+
+    assert seed_order(0) == seed_order(0) != seed_order(1)
+
+
+def test_pyg_path_hands_the_generator_to_the_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs without pyg-lib: a stand-in loader records what the PyG path passes it."""
+    import torch_geometric.loader
+
+    seen: dict[str, object] = {}
+
+    class RecordingLoader:
+        def __init__(self, data: object, **kwargs: object) -> None:
+            seen.update(kwargs)
+
+        def __iter__(self) -> Iterator[object]:
+            return iter(())
+
+    monkeypatch.setattr(torch_geometric.loader, "NeighborLoader", RecordingLoader)
+    generator = torch.Generator().manual_seed(0)
+    ei = torch.tensor([[1], [0]])
+    assert list(iterate_subgraphs(ei, torch.tensor([0]), 2, torch.tensor([0]), [2], 1, generator, use_pyg=True)) == []
+    assert seen["generator"] is generator and seen["shuffle"] is True
 
 
 def test_adapter_only_fine_tuning_changes_only_adapter_parameters() -> None:
@@ -112,7 +150,7 @@ def test_scaled_cosine_error_is_zero_for_perfect_and_two_to_gamma_for_opposite()
 
 def test_negative_samples_keep_the_label_of_the_replaced_end() -> None:
     labels = torch.tensor([0, 0, 0, 3, 3, 3, 3])
-    sampler = _NegativeSampler(labels)
+    sampler = NegativeSampler(labels)
     src, dst = torch.tensor([0, 1, 2] * 20), torch.tensor([3, 4, 5] * 20)
     ns, nd = sampler.corrupt(src, dst, torch.Generator().manual_seed(0))
     assert torch.equal(labels[ns], labels[src]) and torch.equal(labels[nd], labels[dst])
@@ -120,9 +158,9 @@ def test_negative_samples_keep_the_label_of_the_replaced_end() -> None:
 
 
 def test_edge_auc_counts_ties_as_half() -> None:
-    assert _edge_auc(torch.tensor([3.0, 4.0]), torch.tensor([1.0, 2.0])) == 1.0
-    assert _edge_auc(torch.tensor([1.0]), torch.tensor([1.0])) == 0.5
-    assert _edge_auc(torch.tensor([1.0, 3.0]), torch.tensor([2.0])) == 0.5
+    assert edge_auc(torch.tensor([3.0, 4.0]), torch.tensor([1.0, 2.0])) == 1.0
+    assert edge_auc(torch.tensor([1.0]), torch.tensor([1.0])) == 0.5
+    assert edge_auc(torch.tensor([1.0, 3.0]), torch.tensor([2.0])) == 0.5
 
 
 def test_cuda_request_without_a_gpu_is_an_error_not_a_silent_cpu_run() -> None:

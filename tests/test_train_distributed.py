@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 from gnn_helpers import make_estate, single_thread, tiny_train_config
 
+from gnnsec.errors import InputError
 from gnnsec.gnn.checkpoint import load_checkpoint, save_checkpoint
 from gnnsec.gnn.data import to_tensors
 from gnnsec.gnn.distributed import RankRecord, fit_data_parallel
@@ -103,7 +104,7 @@ def test_two_process_checkpoint_loads_and_scores(tmp_path: Path) -> None:
 
 def test_one_process_default_is_unchanged() -> None:
     assert TrainConfig().nproc == 1
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(InputError, match="at least 2"):
         fit_data_parallel(make_estate(communities=1, seed=0)[0], tiny_train_config(epochs=1), 1)
 
 
@@ -113,3 +114,10 @@ def test_cli_offers_nproc() -> None:
     result = CliRunner().invoke(cli, ["train", "--nproc", "2", "--help"])
     assert result.exit_code == 0, result.output
     assert "--nproc" in result.output and "Data-parallel" in result.output
+
+
+def test_too_few_training_nodes_for_the_ranks_is_an_input_error_in_the_caller() -> None:
+    snapshot, _ = make_estate(communities=1, seed=0)
+    config = tiny_train_config(epochs=1, full_batch_max_edges=10, val_node_fraction=0.95)  # one training node
+    with pytest.raises(InputError, match="cannot feed 2 ranks"):
+        fit_data_parallel(snapshot, config, 2)

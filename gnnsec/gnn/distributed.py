@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from gnnsec.errors import GnnsecError, InputError
 from gnnsec.gnn.device import resolve_device
 from gnnsec.gnn.features import FeatureSpec
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig
@@ -94,7 +95,11 @@ def _worker(rank: int, world_size: int, port: int, snapshot: Snapshot, config: T
         def forward(stats: EpochStats, total: int) -> None:
             out.put(("epoch", stats, total))
 
-        model, result, spec = fit(snapshot, config, forward if rank == 0 else None, parallel=context)
+        try:
+            model, result, spec = fit(snapshot, config, forward if rank == 0 else None, parallel=context)
+        except GnnsecError as exc:  # the user's to act on: re-raised by the caller, not a rank's traceback
+            out.put(("error", exc))
+            return
         if rank == 0:
             out.put(("model", (model.config.to_dict(), _to_bytes(model.state_dict()), result, spec)))
         if record:
@@ -103,6 +108,7 @@ def _worker(rank: int, world_size: int, port: int, snapshot: Snapshot, config: T
         dist.destroy_process_group()
 
 
+# Same shape as graphdb.loader.write_staging's signature (input, settings, progress, flags): a layout, no shared code.
 def fit_data_parallel(
     snapshot: Snapshot,
     config: TrainConfig,
@@ -120,10 +126,10 @@ def fit_data_parallel(
 
     nproc = config.nproc if nproc is None else nproc
     if nproc < 2:
-        raise ValueError("data-parallel training needs at least 2 processes; use fit() for one")
+        raise InputError("data-parallel training needs at least 2 processes; use fit() for one")
     device = resolve_device(config.device)
     if device.type == "cuda" and torch.cuda.device_count() < nproc:
-        raise ValueError(f"--nproc {nproc} on CUDA needs {nproc} GPUs; torch sees {torch.cuda.device_count()}")
+        raise InputError(f"--nproc {nproc} on CUDA needs {nproc} GPUs; torch sees {torch.cuda.device_count()}")
     threads = max(1, torch.get_num_threads() // nproc)  # the ranks share this process's thread budget
     out: Queue[Any] = multiprocessing.get_context("spawn").Queue()
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # rendezvous and traffic stay on the loopback
@@ -132,10 +138,13 @@ def fit_data_parallel(
     )
     fitted: FitOutput | None = None
     records: list[RankRecord] = []
+    failure: GnnsecError | None = None
 
     def handle(kind: str, *payload: Any) -> None:
-        nonlocal fitted
-        if kind == "epoch" and progress is not None:
+        nonlocal fitted, failure
+        if kind == "error":
+            failure = failure or payload[0]
+        elif kind == "epoch" and progress is not None:
             progress(payload[0], payload[1])
         elif kind == "model":
             model_config, state, result, spec = payload[0]
@@ -161,6 +170,8 @@ def fit_data_parallel(
             handle(*out.get(timeout=0.5))
         except queue_module.Empty:
             break
+    if failure is not None:
+        raise failure
     if fitted is None:
         raise RuntimeError("data-parallel training ended without a model from rank 0")
     return fitted, sorted(records, key=lambda r: r.rank)

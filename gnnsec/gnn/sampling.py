@@ -89,7 +89,9 @@ def iterate_subgraphs(
     """Shuffled batches of ``seeds`` with their sampled neighbourhoods.
 
     Uses PyG ``NeighborLoader`` (on a ``Data`` carrying ``edge_type``) when its sampler backend is
-    installed, else :class:`NeighbourSampler`. ``use_pyg`` forces one or the other.
+    installed, else :class:`NeighbourSampler`. ``use_pyg`` forces one or the other. ``generator`` draws the
+    batch order on both paths, so which seeds share a batch follows the run's seed; on the PyG path the
+    neighbour draws are the compiled sampler's own, not ``generator``'s.
     """
     if use_pyg is None:
         use_pyg = pyg_sampler_available()
@@ -100,7 +102,8 @@ def iterate_subgraphs(
         data = Data(edge_index=edge_index, edge_type=edge_type, num_nodes=num_nodes)
         data.n_id = torch.arange(num_nodes)
         loader = NeighborLoader(
-            data, num_neighbors=list(fanouts), input_nodes=seeds, batch_size=batch_size, shuffle=True
+            data, num_neighbors=list(fanouts), input_nodes=seeds, batch_size=batch_size, shuffle=True,
+            generator=generator,  # to torch's DataLoader: the shuffle follows the seed
         )
         for batch in loader:
             yield SampledSubgraph(batch.n_id, batch.edge_index, batch.edge_type, int(batch.batch_size))

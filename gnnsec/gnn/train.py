@@ -1,6 +1,7 @@
 r"""Self-supervised training on benign data (MAGIC-style), plus an optional supervised head.
 
-Objective per step, on the nodes and edges of the training split:
+Objective per step, on the nodes and edges of the training split (computed by
+:class:`gnnsec.gnn.objective.Objective`):
 
 * masked feature reconstruction: a fraction ``mask_rate`` of nodes has its features replaced by a
   learnable mask token; the decoder reconstructs them from the embedding, scored by the scaled cosine
@@ -36,15 +37,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from gnnsec.errors import InputError
 from gnnsec.gnn.data import GraphTensors, to_tensors, with_inverse_edges
 from gnnsec.gnn.device import resolve_device
 from gnnsec.gnn.features import FeatureSpec, build_features, fit_feature_spec
-from gnnsec.gnn.layers import RelationPlan
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig, count_parameters, freeze_all_but_adapters
+from gnnsec.gnn.objective import Losses, NegativeSampler, Objective, StepBatch, sample_positives
 from gnnsec.gnn.sampling import SampledSubgraph, iterate_subgraphs
-from gnnsec.schema import NUM_LABELS, NUM_RELATIONS
+from gnnsec.schema import NUM_RELATIONS
 from gnnsec.snapshot import Snapshot
 
 
@@ -146,54 +147,6 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def scaled_cosine_error(reconstructed: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
-    r""":math:`\frac{1}{n}\sum_i (1-\cos(x_i,\hat x_i))^{\gamma}` over the rows given."""
-    if target.shape[0] == 0:
-        return reconstructed.sum() * 0.0
-    cos = F.cosine_similarity(reconstructed, target, dim=-1, eps=1e-8)
-    return (1.0 - cos).clamp_min(0.0).pow(gamma).mean()
-
-
-class _NegativeSampler:
-    """Replaces the head or the tail of each positive with a random node of the same label, so
-    negatives are type-plausible and the decoder cannot win by learning which labels connect."""
-
-    def __init__(self, node_label: torch.Tensor) -> None:
-        order = torch.argsort(node_label, stable=True)
-        counts = torch.bincount(node_label, minlength=NUM_LABELS)
-        self.order, self.counts = order, counts
-        self.offsets = torch.cumsum(counts, 0) - counts
-        self.node_label = node_label
-
-    def corrupt(
-        self, src: torch.Tensor, dst: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        n = src.numel()
-        head = torch.rand(n, generator=generator) < 0.5
-        victim = torch.where(head, src, dst)
-        label = self.node_label[victim]
-        pick = self.offsets[label] + (torch.rand(n, generator=generator) * self.counts[label]).long()
-        replacement = self.order[pick]
-        return torch.where(head, replacement, src), torch.where(head, dst, replacement)
-
-
-def _sample_positives(
-    edge_type: torch.Tensor, per_relation: int, generator: torch.Generator, fraction: float = 1.0
-) -> torch.Tensor:
-    """Indices of up to ``per_relation`` (and at most ``fraction`` of the) random edges of each relation."""
-    if edge_type.numel() == 0:
-        return torch.zeros(0, dtype=torch.long)
-    shuffled = torch.randperm(edge_type.numel(), generator=generator)
-    types = edge_type[shuffled]
-    order = torch.argsort(types, stable=True)
-    sorted_types = types[order]
-    counts = torch.bincount(sorted_types, minlength=NUM_RELATIONS)
-    starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(sorted_types.numel()) - starts[sorted_types]
-    limit = torch.clamp((counts.double() * fraction).floor().long(), min=1, max=per_relation)
-    return shuffled[order[rank < limit[sorted_types]]]
-
-
 @dataclass(slots=True)
 class _Split:
     train_nodes: torch.Tensor
@@ -227,77 +180,32 @@ def _split(graph: GraphTensors, snapshot: Snapshot, config: TrainConfig, generat
     )
 
 
-@dataclass(slots=True)
-class _Losses:
-    total: torch.Tensor
-    feature: float
-    structure: float
-    supervised: float
-    edge_auc: float = float("nan")
-
-
-def _edge_auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
-    """Probability that a positive outscores a negative (ties count half): ROC AUC without sklearn."""
-    if pos.numel() == 0 or neg.numel() == 0:
-        return float("nan")
-    scores = torch.cat([pos, neg]).double()
-    ranks = torch.empty_like(scores)
-    order = torch.argsort(scores)
-    ranks[order] = torch.arange(1, scores.numel() + 1, dtype=torch.float64)
-    # average ranks over ties
-    uniq, inverse, counts = torch.unique(scores, return_inverse=True, return_counts=True)
-    sums = torch.zeros(uniq.numel(), dtype=torch.float64).index_add_(0, inverse, ranks)
-    ranks = (sums / counts)[inverse]
-    n_pos, n_neg = pos.numel(), neg.numel()
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-class _Objective:
-    """Computes the three losses on one (sub)graph; shared by full-batch, mini-batch and validation."""
-
-    def __init__(self, model: GraphAutoencoder, config: TrainConfig, negatives: _NegativeSampler) -> None:
-        self.model, self.config, self.negatives = model, config, negatives
-
-    def __call__(
-        self,
-        x: torch.Tensor,
-        mp_index: torch.Tensor,
-        mp_type: torch.Tensor,
-        plan: RelationPlan | None,
-        masked: torch.Tensor,
-        pos_src: torch.Tensor,
-        pos_type: torch.Tensor,
-        pos_dst: torch.Tensor,
-        neg: tuple[torch.Tensor, torch.Tensor],
-        sup_nodes: torch.Tensor,
-        sup_targets: torch.Tensor,
-    ) -> _Losses:
-        model, c = self.model, self.config
-        z = model.encode(model.mask_features(x, masked), mp_index, mp_type, plan)
-        feature = scaled_cosine_error(model.feature_decoder(z[masked]), x[masked], c.gamma)
-        total = feature
-        structure_value, auc = 0.0, float("nan")
-        if pos_src.numel():
-            pos = model.distmult(z, pos_src, pos_type, pos_dst)
-            negs = model.distmult(z, neg[0], pos_type, neg[1])
-            structure = F.binary_cross_entropy_with_logits(
-                torch.cat([pos, negs]), torch.cat([torch.ones_like(pos), torch.zeros_like(negs)])
-            )
-            total = total + c.structure_weight * structure
-            structure_value = float(structure.detach())
-            auc = _edge_auc(pos.detach().cpu(), negs.detach().cpu())
-        supervised_value = 0.0
-        if model.classifier is not None and sup_nodes.numel():
-            logits = model.classifier(z[sup_nodes]).squeeze(-1)
-            supervised = F.binary_cross_entropy_with_logits(logits, sup_targets)
-            total = total + c.supervised_weight * supervised
-            supervised_value = float(supervised.detach())
-        return _Losses(total, float(feature.detach()), structure_value, supervised_value, auc)
-
-
 def _subset(mask_size: float, nodes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     count = max(1, round(mask_size * nodes.numel())) if nodes.numel() else 0
     return nodes[torch.randperm(nodes.numel(), generator=generator)[:count]]
+
+
+@dataclass(slots=True)
+class _Run:
+    """What every step of one run reads, built once by :func:`fit`: one record instead of the same dozen
+    arguments to each step, epoch and validation function."""
+
+    objective: Callable[[StepBatch], Losses]
+    optimiser: torch.optim.Optimizer
+    params: list[torch.nn.Parameter]
+    config: TrainConfig
+    graph: GraphTensors
+    split: _Split
+    negatives: NegativeSampler
+    train_index: torch.Tensor  # message-passing edges of the training split, inverses included
+    train_type: torch.Tensor
+    x: torch.Tensor  # node features, on the training device
+    sup_train: torch.Tensor  # labelled training nodes
+    minibatch: bool
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
 
 
 def fit(
@@ -335,60 +243,52 @@ def fit(
         freeze_all_but_adapters(model)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    negatives = _NegativeSampler(graph.node_label)
-    objective = _Objective(model, config, negatives)
-
+    objective = Objective(
+        model, gamma=config.gamma, structure_weight=config.structure_weight,
+        supervised_weight=config.supervised_weight,
+    )
     train_index, train_type = with_inverse_edges(
         graph.edge_index[:, split.train_edges], graph.edge_type[split.train_edges]
     )
-    minibatch = train_index.shape[1] > config.full_batch_max_edges
+    run = _Run(
+        objective=objective,
+        optimiser=torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay),
+        params=params,
+        config=config,
+        graph=graph,
+        split=split,
+        negatives=NegativeSampler(graph.node_label),
+        train_index=train_index,
+        train_type=train_type,
+        x=graph.x.to(device),
+        sup_train=split.labelled[torch.isin(split.labelled, split.train_nodes)],
+        minibatch=train_index.shape[1] > config.full_batch_max_edges,
+    )
     result = TrainResult(
-        mode="minibatch" if minibatch else "full",
+        mode="minibatch" if run.minibatch else "full",
         device=str(device),
         num_parameters=count_parameters(model),
         trainable_parameters=count_parameters(model, trainable_only=True),
     )
-    val_src, val_dst = graph.edge_index[0, split.val_edges], graph.edge_index[1, split.val_edges]
-    val_type = graph.edge_type[split.val_edges]
-    val_neg = negatives.corrupt(val_src, val_dst, torch.Generator().manual_seed(config.seed + 1))
-    sup_train = split.labelled[torch.isin(split.labelled, split.train_nodes)]
-    sup_val = split.labelled[torch.isin(split.labelled, split.val_nodes)]
-
-    x = graph.x.to(device)
-    targets = split.targets.to(device)
-    full_plan = (
-        None if minibatch else RelationPlan.build(train_index.to(device), train_type.to(device), graph.num_nodes)
-    )
-    sharded: _Sharded | None = None
-    if parallel is not None:
-        sharded = _Sharded(objective, parallel, config, device)
+    validation = _validation_batch(run) if parallel is None or parallel.rank == 0 else None
+    sharded = _Sharded(run, objective, parallel) if parallel is not None else None
     best_state: dict[str, torch.Tensor] | None = None
     bad_epochs = 0
     for epoch in range(config.epochs):
         tick = time.perf_counter()
         model.train()
         if sharded is not None:
-            step_losses = sharded.epoch(
-                optimiser, params, graph, split, train_index, train_type, x, targets, sup_train, minibatch
-            )
-        elif minibatch:
-            step_losses = _minibatch_epoch(
-                objective, optimiser, params, config, graph, split, train_index, train_type, x, targets, generator
-            )
+            step_losses = sharded.epoch()
+        elif run.minibatch:
+            step_losses = _minibatch_epoch(run, generator)
         else:
-            step_losses = [
-                _full_batch_step(objective, optimiser, params, config, graph, split, x, targets, sup_train, generator)
-            ]
+            step_losses = [_full_batch_step(run, generator)]
         model.eval()
-        if parallel is None or parallel.rank == 0:
+        if validation is not None:
             with torch.no_grad():
-                val = _validate(
-                    objective, config, graph, split, train_index, train_type, full_plan, x, targets, sup_val,
-                    (val_src, val_type, val_dst), val_neg, minibatch,
-                )
+                val = objective(validation)
         else:  # rank 0 validates for everyone
-            val = _Losses(torch.tensor(float("nan")), float("nan"), float("nan"), float("nan"))
+            val = Losses(torch.tensor(float("nan")), float("nan"), float("nan"), float("nan"))
         means = _mean_step_losses(step_losses) if sharded is None else sharded.mean_step_losses(step_losses)
         stats = EpochStats(
             epoch=epoch,
@@ -443,52 +343,37 @@ def _mean_step_losses(steps: list[_StepLoss]) -> _StepLoss:
     )
 
 
-def _optimise(
-    losses: _Losses, optimiser: torch.optim.Optimizer, params: list[torch.nn.Parameter], clip: float
-) -> _StepLoss:
-    optimiser.zero_grad(set_to_none=True)
+def _optimise(run: _Run, batch: StepBatch) -> _StepLoss:
+    losses = run.objective(batch)
+    run.optimiser.zero_grad(set_to_none=True)
     losses.total.backward()
-    torch.nn.utils.clip_grad_norm_(params, clip)
-    optimiser.step()
+    torch.nn.utils.clip_grad_norm_(run.params, run.config.grad_clip)
+    run.optimiser.step()
     return _StepLoss(float(losses.total.detach()), losses.feature, losses.structure, losses.supervised)
 
 
-def _full_batch_step(
-    objective: _Objective,
-    optimiser: torch.optim.Optimizer,
-    params: list[torch.nn.Parameter],
-    config: TrainConfig,
-    graph: GraphTensors,
-    split: _Split,
-    x: torch.Tensor,
-    targets: torch.Tensor,
-    sup_train: torch.Tensor,
-    generator: torch.Generator,
-    chosen: torch.Tensor | None = None,
-) -> _StepLoss:
+def _full_batch_step(run: _Run, generator: torch.Generator, chosen: torch.Tensor | None = None) -> _StepLoss:
     """One step on the whole training graph; ``chosen`` (schema-edge ids) are the positives when given,
     else up to ``positives_per_relation`` random training edges per relation."""
-    device = x.device
+    config, graph, split = run.config, run.graph, run.split
     masked = _subset(config.mask_rate, split.train_nodes, generator)
     if chosen is None:
-        picked = _sample_positives(
+        picked = sample_positives(
             graph.edge_type[split.train_edges], config.positives_per_relation, generator, config.positive_fraction
         )
         chosen = split.train_edges[picked]
     src, dst, rel = graph.edge_index[0, chosen], graph.edge_index[1, chosen], graph.edge_type[chosen]
-    neg = objective.negatives.corrupt(src, dst, generator)
+    neg_src, neg_dst = run.negatives.corrupt(src, dst, generator)
     # The supervised edges leave the message-passing graph for this step, so DistMult learns whether an
     # edge is plausible from its context instead of recognising that the two ends are already linked.
     passing = split.train_edges[~torch.isin(split.train_edges, chosen)]
     mp_index, mp_type = with_inverse_edges(graph.edge_index[:, passing], graph.edge_type[passing])
-    mp_index, mp_type = mp_index.to(device), mp_type.to(device)
-    step_plan = RelationPlan.build(mp_index, mp_type, graph.num_nodes)
-    losses = objective(
-        x, mp_index, mp_type, step_plan, masked.to(device),
-        src.to(device), rel.to(device), dst.to(device), (neg[0].to(device), neg[1].to(device)),
-        sup_train.to(device), targets[sup_train.to(device)],
+    batch = StepBatch(
+        x=run.x, edge_index=mp_index, edge_type=mp_type, masked=masked,
+        pos_src=src, pos_type=rel, pos_dst=dst, neg_src=neg_src, neg_dst=neg_dst,
+        sup_nodes=run.sup_train, sup_targets=split.targets[run.sup_train],
     )
-    return _optimise(losses, optimiser, params, config.grad_clip)
+    return _optimise(run, batch.to(run.device).planned())
 
 
 def _subgraph_positives(sub: SampledSubgraph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -501,96 +386,73 @@ def _subgraph_positives(sub: SampledSubgraph) -> tuple[torch.Tensor, torch.Tenso
 
 
 def _minibatch_epoch(
-    objective: _Objective,
-    optimiser: torch.optim.Optimizer,
-    params: list[torch.nn.Parameter],
-    config: TrainConfig,
-    graph: GraphTensors,
-    split: _Split,
-    train_index: torch.Tensor,
-    train_type: torch.Tensor,
-    x: torch.Tensor,
-    targets: torch.Tensor,
-    generator: torch.Generator,
-    subgraphs: Iterable[SampledSubgraph] | None = None,
+    run: _Run, generator: torch.Generator, subgraphs: Iterable[SampledSubgraph] | None = None
 ) -> list[_StepLoss]:
     """One pass over the training nodes in sampled batches (``subgraphs`` when given)."""
-    device = x.device
+    config, graph, split = run.config, run.graph, run.split
     is_train = torch.zeros(graph.num_nodes, dtype=torch.bool)
     is_train[split.train_nodes] = True
     has_label = ~torch.isnan(split.targets)
     out: list[_StepLoss] = []
     if subgraphs is None:
         subgraphs = iterate_subgraphs(
-            train_index, train_type, graph.num_nodes, split.train_nodes, list(config.fanouts), config.batch_size,
-            generator,
+            run.train_index, run.train_type, graph.num_nodes, split.train_nodes, list(config.fanouts),
+            config.batch_size, generator,
         )
     for sub in subgraphs:
         seeds_local = torch.arange(sub.num_seeds)
         masked = _subset(config.mask_rate, seeds_local, generator)
         src, rel, dst = _subgraph_positives(sub)
-        keep = _sample_positives(rel, config.positives_per_relation, generator, config.positive_fraction)
+        keep = sample_positives(rel, config.positives_per_relation, generator, config.positive_fraction)
         src, rel, dst = src[keep], rel[keep], dst[keep]
         passing = torch.ones(sub.edge_type.numel(), dtype=torch.bool)
         passing[keep] = False  # supervised edges leave message passing, as in the full-batch step
-        sub_index, sub_type = sub.edge_index[:, passing].to(device), sub.edge_type[passing].to(device)
-        sub_negatives = _NegativeSampler(graph.node_label[sub.n_id])
-        neg = sub_negatives.corrupt(src, dst, generator)
+        neg_src, neg_dst = NegativeSampler(graph.node_label[sub.n_id]).corrupt(src, dst, generator)
         seed_ids = sub.n_id[: sub.num_seeds]
         sup_local = seeds_local[has_label[seed_ids] & is_train[seed_ids]]
-        plan = RelationPlan.build(sub_index, sub_type, sub.n_id.numel())
-        losses = objective(
-            x[sub.n_id.to(device)], sub_index, sub_type, plan, masked.to(device),
-            src.to(device), rel.to(device), dst.to(device), (neg[0].to(device), neg[1].to(device)),
-            sup_local.to(device), targets[sub.n_id.to(device)][sup_local.to(device)],
+        batch = StepBatch(
+            x=run.x[sub.n_id.to(run.device)], edge_index=sub.edge_index[:, passing], edge_type=sub.edge_type[passing],
+            masked=masked, pos_src=src, pos_type=rel, pos_dst=dst, neg_src=neg_src, neg_dst=neg_dst,
+            sup_nodes=sup_local, sup_targets=split.targets[sub.n_id][sup_local],
         )
-        out.append(_optimise(losses, optimiser, params, config.grad_clip))
+        out.append(_optimise(run, batch.to(run.device).planned()))
     return out
 
 
-def _validate(
-    objective: _Objective,
-    config: TrainConfig,
-    graph: GraphTensors,
-    split: _Split,
-    train_index: torch.Tensor,
-    train_type: torch.Tensor,
-    plan: RelationPlan | None,
-    x: torch.Tensor,
-    targets: torch.Tensor,
-    sup_val: torch.Tensor,
-    val_edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    val_neg: tuple[torch.Tensor, torch.Tensor],
-    minibatch: bool,
-) -> _Losses:
-    """Loss on held-out nodes (all masked at once) and held-out edges (absent from message passing)."""
-    device = x.device
-    src, rel, dst = val_edges
-    if not minibatch:
-        return objective(
-            x, train_index.to(device), train_type.to(device), plan, split.val_nodes.to(device),
-            src.to(device), rel.to(device), dst.to(device), (val_neg[0].to(device), val_neg[1].to(device)),
-            sup_val.to(device), targets[sup_val.to(device)],
+def _validation_batch(run: _Run) -> StepBatch:
+    """Held-out nodes (all masked at once) and held-out edges (absent from message passing) against fixed
+    negatives; the same every epoch, so built once."""
+    config, graph, split = run.config, run.graph, run.split
+    src, dst = graph.edge_index[0, split.val_edges], graph.edge_index[1, split.val_edges]
+    rel = graph.edge_type[split.val_edges]
+    neg_src, neg_dst = run.negatives.corrupt(src, dst, torch.Generator().manual_seed(config.seed + 1))
+    sup_val = split.labelled[torch.isin(split.labelled, split.val_nodes)]
+    if not run.minibatch:
+        batch = StepBatch(
+            x=run.x, edge_index=run.train_index, edge_type=run.train_type, masked=split.val_nodes,
+            pos_src=src, pos_type=rel, pos_dst=dst, neg_src=neg_src, neg_dst=neg_dst,
+            sup_nodes=sup_val, sup_targets=split.targets[sup_val],
         )
+        return batch.to(run.device).planned()
     # Mini-batch mode: one deterministic sampled subgraph around the validation nodes and edge endpoints.
     cap = 4 * config.batch_size
-    src, rel, dst, neg_src, neg_dst = src[:cap], rel[:cap], dst[:cap], val_neg[0][:cap], val_neg[1][:cap]
+    src, rel, dst, neg_src, neg_dst = src[:cap], rel[:cap], dst[:cap], neg_src[:cap], neg_dst[:cap]
     val_nodes = split.val_nodes[:cap]
     seeds = torch.unique(torch.cat([val_nodes, src, dst, neg_src, neg_dst]))
     sub = next(iterate_subgraphs(
-        train_index, train_type, graph.num_nodes, seeds, list(config.fanouts), seeds.numel(),
+        run.train_index, run.train_type, graph.num_nodes, seeds, list(config.fanouts), seeds.numel(),
         torch.Generator().manual_seed(config.seed + 2), use_pyg=False,
     ))
     local = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     local[sub.n_id] = torch.arange(sub.n_id.numel())
     sup_local = local[sup_val[torch.isin(sup_val, sub.n_id)]]
-    sub_plan = RelationPlan.build(sub.edge_index.to(device), sub.edge_type.to(device), sub.n_id.numel())
-    return objective(
-        x[sub.n_id.to(device)], sub.edge_index.to(device), sub.edge_type.to(device), sub_plan,
-        local[val_nodes].to(device), local[src].to(device), rel.to(device), local[dst].to(device),
-        (local[neg_src].to(device), local[neg_dst].to(device)),
-        sup_local.to(device), targets[sub.n_id.to(device)][sup_local.to(device)],
+    batch = StepBatch(
+        x=run.x[sub.n_id.to(run.device)], edge_index=sub.edge_index, edge_type=sub.edge_type,
+        masked=local[val_nodes], pos_src=local[src], pos_type=rel, pos_dst=local[dst],
+        neg_src=local[neg_src], neg_dst=local[neg_dst],
+        sup_nodes=sup_local, sup_targets=split.targets[sub.n_id][sup_local],
     )
+    return batch.to(run.device).planned()
 
 
 # ---- data-parallel ranks ------------------------------------------------------------------------------
@@ -601,25 +463,24 @@ class _ObjectiveModule(torch.nn.Module):
     ``DistributedDataParallel`` sees every parameter the loss touches (the model's own ``forward`` is
     not what training calls)."""
 
-    def __init__(self, objective: _Objective) -> None:
+    def __init__(self, objective: Objective) -> None:
         super().__init__()
         self.model = objective.model
         self.objective = objective
 
-    def forward(self, *args: Any) -> tuple[torch.Tensor, _Losses]:
-        losses = self.objective(*args)
+    def forward(self, batch: StepBatch) -> tuple[torch.Tensor, Losses]:
+        losses = self.objective(batch)
         return losses.total, losses
 
 
-class _DataParallelObjective(_Objective):
+class _DataParallelObjective:
     """Runs the objective through ``DistributedDataParallel``: backward averages gradients over ranks."""
 
-    def __init__(self, objective: _Objective, ddp: torch.nn.Module) -> None:
-        super().__init__(objective.model, objective.config, objective.negatives)
+    def __init__(self, ddp: torch.nn.Module) -> None:
         self.ddp = ddp
 
-    def __call__(self, *args: Any, **kwargs: Any) -> _Losses:
-        total, losses = self.ddp(*args, **kwargs)
+    def __call__(self, batch: StepBatch) -> Losses:
+        total, losses = self.ddp(batch)
         return dataclasses.replace(losses, total=total)
 
 
@@ -637,11 +498,10 @@ def edge_batch_count(edge_type: torch.Tensor, config: TrainConfig, world_size: i
 class _Sharded:
     """One rank's epochs: the shared shuffle, its share of the mini-batches, and rank 0's decisions."""
 
-    def __init__(self, objective: _Objective, parallel: ParallelContext, config: TrainConfig,
-                 device: torch.device) -> None:
+    def __init__(self, run: _Run, objective: Objective, parallel: ParallelContext) -> None:
         from torch.nn.parallel import DistributedDataParallel
 
-        self.parallel, self.config, self.device = parallel, config, device
+        device = run.device
         # find_unused_parameters: the classifier sits idle in steps without labelled nodes, DistMult in steps
         # without positives; DDP would otherwise wait for their gradients forever.
         ddp = DistributedDataParallel(
@@ -649,49 +509,32 @@ class _Sharded:
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True,
         )
-        self.objective = _DataParallelObjective(objective, ddp)
-        self.shuffle = torch.Generator().manual_seed(config.seed + 3)  # identical on every rank
-        self.steps = torch.Generator().manual_seed(config.seed + 7919 * (parallel.rank + 1))  # masks, negatives
+        self.run = dataclasses.replace(run, objective=_DataParallelObjective(ddp))
+        self.parallel = parallel
+        self.shuffle = torch.Generator().manual_seed(run.config.seed + 3)  # identical on every rank
+        self.steps = torch.Generator().manual_seed(run.config.seed + 7919 * (parallel.rank + 1))  # masks, negatives
 
-    def epoch(
-        self,
-        optimiser: torch.optim.Optimizer,
-        params: list[torch.nn.Parameter],
-        graph: GraphTensors,
-        split: _Split,
-        train_index: torch.Tensor,
-        train_type: torch.Tensor,
-        x: torch.Tensor,
-        targets: torch.Tensor,
-        sup_train: torch.Tensor,
-        minibatch: bool,
-    ) -> list[_StepLoss]:
-        rank, world, config = self.parallel.rank, self.parallel.world_size, self.config
-        if minibatch:  # shard the seed nodes; each rank samples its own batches' neighbourhoods
+    def epoch(self) -> list[_StepLoss]:
+        run, rank, world = self.run, self.parallel.rank, self.parallel.world_size
+        config, split = run.config, run.split
+        if run.minibatch:  # shard the seed nodes; each rank samples its own batches' neighbourhoods
             order = split.train_nodes[torch.randperm(split.train_nodes.numel(), generator=self.shuffle)]
             count = math.ceil(max(1, math.ceil(order.numel() / config.batch_size)) / world) * world
-            mine = [c for c in order.tensor_split(count)[rank::world]]
-            if any(c.numel() == 0 for c in mine):
-                raise ValueError(f"{order.numel()} training nodes cannot feed {world} ranks")
+            if order.numel() < count:  # some rank would get an empty batch; the same verdict on every rank
+                raise InputError(f"{order.numel()} training nodes cannot feed {world} ranks; lower --nproc")
+            mine = list(order.tensor_split(count)[rank::world])
             self._record(mine)
             subgraphs = (
-                next(iterate_subgraphs(train_index, train_type, graph.num_nodes, chunk, list(config.fanouts),
-                                       chunk.numel(), self.steps))
+                next(iterate_subgraphs(run.train_index, run.train_type, run.graph.num_nodes, chunk,
+                                       list(config.fanouts), chunk.numel(), self.steps))
                 for chunk in mine
             )
-            return _minibatch_epoch(
-                self.objective, optimiser, params, config, graph, split, train_index, train_type, x, targets,
-                self.steps, subgraphs,
-            )
+            return _minibatch_epoch(run, self.steps, subgraphs)
         order = split.train_edges[torch.randperm(split.train_edges.numel(), generator=self.shuffle)]
-        count = edge_batch_count(graph.edge_type[split.train_edges], config, world)
+        count = edge_batch_count(run.graph.edge_type[split.train_edges], config, world)
         mine = list(order.tensor_split(count)[rank::world])
         self._record(mine)
-        return [
-            _full_batch_step(self.objective, optimiser, params, config, graph, split, x, targets, sup_train,
-                             self.steps, chosen=batch)
-            for batch in mine
-        ]
+        return [_full_batch_step(run, self.steps, chosen=batch) for batch in mine]
 
     def _record(self, batches: list[torch.Tensor]) -> None:
         if self.parallel.record is not None:
@@ -704,7 +547,7 @@ class _Sharded:
         sums = torch.tensor(
             [[s.total, s.feature, s.structure, s.supervised, 1.0] for s in steps] or [[0.0] * 5],
             dtype=torch.float64,
-        ).sum(0).to(self.device)
+        ).sum(0).to(self.run.device)
         dist.all_reduce(sums)
         n = max(1.0, float(sums[4]))
         return _StepLoss(*(float(v) / n for v in sums[:4].tolist()))
@@ -713,6 +556,6 @@ class _Sharded:
         """Rank 0's early-stopping verdict for this epoch, on every rank."""
         import torch.distributed as dist
 
-        flag = torch.tensor([1 if improved else 0], dtype=torch.int64, device=self.device)
+        flag = torch.tensor([1 if improved else 0], dtype=torch.int64, device=self.run.device)
         dist.broadcast(flag, src=0)
         return bool(flag.item())
