@@ -53,23 +53,7 @@ PRINCIPALS: frozenset[str] = frozenset(
 )
 """Labels that can act: call APIs, assume roles, authenticate."""
 
-RESOURCES: frozenset[str] = frozenset(
-    {
-        "User",
-        "Role",
-        "VM",
-        "Container",
-        "CloudAccount",
-        "Subnet",
-        "Bucket",
-        "Function",
-        "Cluster",
-        "Pod",
-        "Database",
-        "LoadBalancer",
-        "Gateway",
-    }
-)
+RESOURCES: frozenset[str] = frozenset(NODE_LABELS) - {"IP", "CVE"}
 """Labels that can be the object of an API call (everything but IP and CVE)."""
 
 WORKLOADS: frozenset[str] = frozenset({"VM", "Container", "Pod", "Function", "Database"})

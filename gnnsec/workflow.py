@@ -51,7 +51,9 @@ def configure_cpu_threads() -> int:
 
     import torch
 
-    wanted = int(os.environ.get("GNNSEC_THREADS") or max(1, (os.cpu_count() or 2) - 1))
+    from gnnsec.config import EnvSettings
+
+    wanted = EnvSettings.from_env().threads or max(1, (os.cpu_count() or 2) - 1)
     torch.set_num_threads(wanted)
     return wanted
 

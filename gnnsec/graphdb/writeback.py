@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from neo4j import Driver, ManagedTransaction
+from neo4j import Driver, ManagedTransaction, Session
 
 from gnnsec import schema
 from gnnsec.graphdb.loader import epoch_ms
@@ -109,6 +109,18 @@ class ScoringRun:
 
 def _batches(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def _write_in_batches(session: Session, query: str, rows: list[dict[str, Any]], params: dict[str, Any],
+                      progress: _ProgressFn | None) -> int:
+    """Run ``query`` (``UNWIND $rows``, ending in ``RETURN … AS matched``) one transaction per batch of rows;
+    returns the rows it matched."""
+    matched = 0
+    for chunk in _batches(rows, BATCH_SIZE):
+        matched += session.execute_write(_count, query, {"rows": chunk, **params}, "matched")
+        if progress:
+            progress(len(chunk))
+    return matched
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -193,14 +205,11 @@ def write_node_scores(
             MATCH (n:{label} {{uid: row.uid}})
             SET n.anomaly_score = row.score, n.anomaly_rank = row.rank, n.anomalous = row.anomalous,
                 n.anomaly_reasons = row.reasons, n.scored_at = $at, n.model_id = $model, n.scoring_run = $run
+            RETURN count(n) AS matched
             """
-            for chunk in _batches(rows, BATCH_SIZE):
-                session.execute_write(
-                    _run, query, {"rows": chunk, "at": run.scored_at, "model": run.model_id, "run": run.run_id}
-                )
-                written += len(chunk)
-                if progress:
-                    progress(len(chunk))
+            _write_in_batches(session, query, rows, {"at": run.scored_at, "model": run.model_id, "run": run.run_id},
+                              progress)
+            written += len(rows)
     return written
 
 
@@ -235,10 +244,7 @@ def _write_edges(
                 r.edge_reasons = CASE WHEN size(row.reasons) = 0 THEN null ELSE row.reasons END
             RETURN count(r) AS matched
             """
-            for chunk in _batches(rows, BATCH_SIZE):
-                matched += session.execute_write(_count, query, {"rows": chunk}, "matched")
-                if progress:
-                    progress(len(chunk))
+            matched += _write_in_batches(session, query, rows, {}, progress)
     return matched
 
 

@@ -548,6 +548,8 @@ class PrivilegeEscalation(Campaign):
 
     name = "privesc"
 
+    # Like Insider.plan, each campaign picks its actor from one account's people: the choice differs in
+    # detail (who, which account, fallback), so it stays written out where the campaign is read.
     def plan(self) -> None:
         estate = self.estate
         dev = estate.accounts["dev"]

@@ -236,6 +236,8 @@ class Function:
         return uids.aws_lambda(self.region, self.account_id, self.name)
 
 
+# Resource records are alike by nature (name, account, region, uid): one plain dataclass per kind reads
+# better than a shared base with optional fields, so `duplicates` pairs them on shape alone.
 @dataclass(slots=True)
 class Database:
     identifier: str

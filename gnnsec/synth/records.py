@@ -416,6 +416,8 @@ def k8s_event(factory: RecordFactory, t: datetime, user: str, groups: list[str],
         path += f"/{name}"
     if subresource:
         path += f"/{subresource}"
+    # Optional fields are set one by one in every record builder (here and in gcp_audit): each format
+    # names and nests them differently, so a shared helper would only move the if-chain.
     ref: dict[str, Any] = {"resource": resource, "apiVersion": "v1"}
     if namespace:
         ref["namespace"] = namespace
