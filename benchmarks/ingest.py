@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.neo4j_for_bench import neo4j_driver
 from gnnsec.graphdb.ingest import ingest
 from gnnsec.graphdb.loader import delete_everything
-from gnnsec.graphdb.session import apply_schema
+from gnnsec.graphdb.driver import apply_schema
 from gnnsec.ingest import get_adapter
 from gnnsec.ingest.base import Edge
 from gnnsec.ingest.pipeline import WorkItem

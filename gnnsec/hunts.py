@@ -75,8 +75,8 @@ def coerce(text: str, default: Any, name: str = "value") -> Any:
     if isinstance(default, int):
         try:
             value = int(text)
-        except ValueError:
-            raise InputError(f"parameter {name} takes a whole number, got {text!r}") from None
+        except ValueError as exc:
+            raise InputError(f"parameter {name} takes a whole number, got {text!r}") from exc
         lowest = 1 if name == "limit" else 0
         if not lowest <= value <= MAX_INT_PARAMETER:
             raise InputError(f"parameter {name} takes a whole number from {lowest} to {MAX_INT_PARAMETER:,}, "
@@ -85,8 +85,8 @@ def coerce(text: str, default: Any, name: str = "value") -> Any:
     if isinstance(default, float):
         try:
             number = float(text)
-        except ValueError:
-            raise InputError(f"parameter {name} takes a number, got {text!r}") from None
+        except ValueError as exc:
+            raise InputError(f"parameter {name} takes a number, got {text!r}") from exc
         if not math.isfinite(number):
             raise InputError(f"parameter {name} takes a finite number, got {text!r}")
         return number

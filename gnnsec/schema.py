@@ -238,16 +238,16 @@ def label_id(label: str) -> int:
     """The GNN's node-type id for ``label``."""
     try:
         return _LABEL_IDS[label]
-    except KeyError:
-        raise SchemaError(f"unknown node label {label!r}; known: {', '.join(NODE_LABELS)}") from None
+    except KeyError as exc:
+        raise SchemaError(f"unknown node label {label!r}; known: {', '.join(NODE_LABELS)}") from exc
 
 
 def relation(name: str) -> RelationType:
     """The :class:`RelationType` called ``name``."""
     try:
         return _BY_NAME[name]
-    except KeyError:
-        raise SchemaError(f"unknown relationship type {name!r}; known: {', '.join(RELATION_NAMES)}") from None
+    except KeyError as exc:
+        raise SchemaError(f"unknown relationship type {name!r}; known: {', '.join(RELATION_NAMES)}") from exc
 
 
 def relation_id(name: str) -> int:

@@ -54,7 +54,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Case]]:
 def schema_applied_once(monkeypatch: pytest.MonkeyPatch, clean_db: Any) -> Iterator[None]:
     """``gnnsec ingest`` applies the schema on every run (about 0.4 s of IF NOT EXISTS statements, measured);
     the ``driver`` fixture applied it already, so the cases skip it: everything else is the real command."""
-    monkeypatch.setattr("gnnsec.graphdb.session.apply_schema", lambda *args, **kwargs: None)
+    monkeypatch.setattr("gnnsec.graphdb.driver.apply_schema", lambda *args, **kwargs: None)
     yield
 
 

@@ -191,7 +191,7 @@ def open_connection() -> tuple[neo4j.Driver, Neo4jSettings]:
 def connected(database: str | None = None, *, ensure_schema: bool = False) -> Iterator[tuple[neo4j.Driver, str]]:
     """:func:`open_connection` as a context: yields ``(driver, database)``, with the schema applied first when
     ``ensure_schema``, and closes the driver."""
-    from gnnsec.graphdb.session import apply_schema
+    from gnnsec.graphdb.driver import apply_schema
 
     driver, settings = open_connection()
     try:

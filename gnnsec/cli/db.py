@@ -166,7 +166,7 @@ def status(fmt: str | None) -> None:
 @neo4j_options
 def init() -> None:
     """Apply cypher/schema.cypher (constraints and indexes); safe to run again."""
-    from gnnsec.graphdb.session import apply_schema
+    from gnnsec.graphdb.driver import apply_schema
 
     driver, settings = open_connection()
     try:

@@ -195,8 +195,8 @@ def _optional_time(value: str | None, path: Path, row: int) -> float:
         return math.nan
     try:
         return parse_time(value).timestamp()
-    except (ValueError, TypeError):
-        raise EvalDataError(f"{path} (row {row}): unreadable time {value!r}") from None
+    except (ValueError, TypeError) as exc:
+        raise EvalDataError(f"{path} (row {row}): unreadable time {value!r}") from exc
 
 
 def read_entity_labels(path: Path) -> dict[str, EntityLabel]:
@@ -204,7 +204,7 @@ def read_entity_labels(path: Path) -> dict[str, EntityLabel]:
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
-        raise EvalDataError(f"{path}: cannot read the labels file ({exc.strerror})") from None
+        raise EvalDataError(f"{path}: cannot read the labels file ({exc.strerror})") from exc
     out: dict[str, EntityLabel] = {}
     with handle:
         reader = csv.DictReader(handle)

@@ -305,8 +305,8 @@ class Detector:
         deviate from normal in the same direction as the node's, and the features furthest from its peers."""
         try:
             i = emb.node_uid.index(uid)
-        except ValueError:
-            raise InputError(f"{uid!r} is not in the scored snapshot") from None
+        except ValueError as exc:
+            raise InputError(f"{uid!r} is not in the scored snapshot") from exc
         label = NODE_LABELS[int(emb.node_label[i])]
         out = Explanation(uid=uid, label=label, score=float(scores.score[i]))
 

@@ -1,14 +1,19 @@
-"""Opening a connected driver with errors that say how to fix them: its own module because the local
-server (``local``, to set its password) and everything else (``session``) both need it, and ``session``
-itself needs the server's settings; with it here the two no longer import each other.
+"""The leaf of the graph layer: a connected driver with errors that say how to fix them, and the schema
+applied to it. Its own module because the local server (``local``, to set its password and schema) and
+everything else (``session``) both need it, and ``session`` itself needs the server's settings; with it here
+the two never import each other.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import neo4j
+import neo4j.exceptions
 
 from gnnsec import config
-from gnnsec.graphdb.errors import Neo4jAuthFailed, Neo4jUnavailable
+from gnnsec.graphdb.errors import GraphDBError, Neo4jAuthFailed, Neo4jUnavailable
 
 
 def open_driver(settings: config.Neo4jSettings, *, connection_timeout: float = 15.0,
@@ -49,3 +54,41 @@ def open_driver(settings: config.Neo4jSettings, *, connection_timeout: float = 1
                "at a running server")
         ) from exc
     return driver
+
+
+_LINE_COMMENT = re.compile(r"^\s*//.*$", re.MULTILINE)  # whole-line comments only: `//` may sit in a string
+
+
+def schema_file() -> Path | None:
+    """``cypher/schema.cypher`` of a source checkout, or None when installed without it."""
+    candidate = Path(__file__).resolve().parents[2] / "cypher" / "schema.cypher"
+    return candidate if candidate.is_file() else None
+
+
+def schema_statements() -> list[str]:
+    """The statements of ``cypher/schema.cypher`` (or ``schema_cypher()`` when installed), comments dropped."""
+    path = schema_file()
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+    else:
+        from gnnsec.schema import schema_cypher
+
+        text = schema_cypher()
+    without_comments = _LINE_COMMENT.sub("", text)
+    return [statement.strip() for statement in without_comments.split(";") if statement.strip()]
+
+
+def apply_schema(driver: neo4j.Driver, database: str = "neo4j", *, await_indexes_s: int = 300) -> int:
+    """Create every constraint and index (idempotent: ``IF NOT EXISTS``) and wait until they are online.
+
+    Returns the number of statements run.
+    """
+    statements = schema_statements()
+    with driver.session(database=database) as session:
+        for statement in statements:
+            try:
+                session.run(statement).consume()
+            except neo4j.exceptions.Neo4jError as exc:
+                raise GraphDBError(f"schema statement failed: {statement}\n{exc.message}") from exc
+        session.run("CALL db.awaitIndexes($seconds)", seconds=await_indexes_s).consume()
+    return len(statements)

@@ -181,7 +181,7 @@ class Staging:
             if props:
                 validation.check_properties(props, limits=self.limits)
         except validation.PropertyError as exc:
-            raise validation.PropertyError(f"{exc} (in the {node.label} node {_name(node.uid)})") from None
+            raise validation.PropertyError(f"{exc} (in the {node.label} node {_name(node.uid)})") from exc
         return props
 
     def _checked_edge(self, edge: Edge) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -222,7 +222,7 @@ class Staging:
         except validation.PropertyError as exc:
             raise validation.PropertyError(
                 f"{exc} (in the {edge.type} relationship {_name(edge.src.uid)} -> {_name(edge.dst.uid)})"
-            ) from None
+            ) from exc
         return props, counted
 
     def _add_node(self, label: str, uid: str, props: dict[str, Any] | None, seen: datetime | None) -> StagedNode:

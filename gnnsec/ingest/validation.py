@@ -163,11 +163,11 @@ def check_value(key: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     elif isinstance(value, datetime):
         try:
             (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-        except OverflowError:
+        except OverflowError as exc:
             raise PropertyError(
                 f"property {key!r} is {value.isoformat()}, outside years 1..9999 in UTC (the driver cannot read "
                 "it back)"
-            ) from None
+            ) from exc
     elif isinstance(value, date):
         return
     elif isinstance(value, list | tuple):
