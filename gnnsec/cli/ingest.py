@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -16,6 +19,9 @@ from gnnsec.graphdb.ingest import FileResult, IngestReport
 from gnnsec.graphdb.ingest import ingest as run_ingest
 from gnnsec.ingest import ADAPTERS
 from gnnsec.ingest.pipeline import IngestError, WorkItem, discover
+
+if TYPE_CHECKING:
+    from gnnsec.ingest.spark import SparkStaging
 
 
 class RichIngestProgress:
@@ -68,6 +74,23 @@ def default_workers() -> int:
     return max(1, cores - 1)
 
 
+@contextmanager
+def _executor(engine: str, master: str) -> Iterator[SparkStaging | None]:
+    """The Spark stager for ``--engine spark`` (with a Java Spark supports), else None: local processes."""
+    if engine != "spark":
+        yield None
+        return
+    from gnnsec.graphdb.local.java import find_java
+    from gnnsec.ingest.spark import SparkStaging
+
+    err_console.print(f"starting Spark ({master})")
+    stager = SparkStaging(master, java_home=find_java().home)
+    try:
+        yield stager
+    finally:
+        stager.shutdown()
+
+
 def _summary(report: IngestReport) -> Table:
     totals = report.totals
     table = Table(title="Ingest summary", show_lines=False)
@@ -96,9 +119,16 @@ def _summary(report: IngestReport) -> Table:
 @click.option("--cluster", default=None, help="Kubernetes cluster name for k8s/k8s-audit files that do not say.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes reading, parsing and staging files (default: one per core but one, left to the "
-                   "writer and Neo4j; 1 = read in this process while it writes).")
+                   "writer and Neo4j; 1 = read in this process while it writes). With --engine spark: runs of "
+                   "files per group (default: the cluster's parallelism).")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="Where files are read and staged: this machine's processes, or Spark tasks (pyspark; the "
+                   "driver merges and writes, so the graph is the same).")
+@click.option("--master", default="local[*]", show_default=True, envvar="GNNSEC_SPARK_MASTER", show_envvar=True,
+              help="Spark master URL for --engine spark (local[2], spark://host:7077, yarn, k8s://…).")
 def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, skip_bad: bool,
-           quarantine: Path | None, dry_run: bool, cluster: str | None, workers: int | None) -> None:
+           quarantine: Path | None, dry_run: bool, cluster: str | None, workers: int | None, engine: str,
+           master: str) -> None:
     """Load exported telemetry files into Neo4j under the master schema.
 
     SOURCE is `auto` (detect each file's format) or one of the adapters below. Re-ingesting the
@@ -121,13 +151,16 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
         _dry_run(items, aggregation, skip_bad)
         return
     began = time.perf_counter()
-    with connected(ensure_schema=True) as (driver, database):
+    with connected(ensure_schema=True) as (driver, database), _executor(engine, master) as executor:
+        if executor is not None and workers is None:
+            workers = executor.parallelism
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console, transient=True, disable=is_quiet()) as bar:
             try:
                 report = run_ingest(driver, items, database=database, window=aggregation, batch_size=batch_size,
                                     skip_bad=skip_bad, quarantine_path=quarantine,
-                                    progress=RichIngestProgress(bar), workers=workers or default_workers())
+                                    progress=RichIngestProgress(bar), workers=workers or default_workers(),
+                                    executor=executor)
             except IngestError as exc:
                 raise click.ClickException(
                     f"{exc}\nThat file wrote nothing (nor did the files read with it since the last write); "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -226,6 +226,7 @@ def ingest(
     quarantine_path: Path | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    executor: Executor | None = None,
 ) -> IngestReport:
     """Stage and load every work item in order; stops at the first bad file unless ``skip_bad``.
 
@@ -242,6 +243,9 @@ def ingest(
     stagings in file order (:meth:`Staging.merge`): the same staging, the same batches, the same
     graph, the same first bad file and the same quarantine as one process.  A file's
     ``read_seconds`` is then its worker's time (plus the merge, on the last file of a run).
+
+    ``executor`` stages the runs there instead of in local processes, with ``workers`` runs per group: e.g.
+    :class:`gnnsec.ingest.spark.SparkStaging` (``--engine spark``); the merge and the write stay here.
     """
     work = list(items)
     groups = group_items(work)
@@ -254,10 +258,15 @@ def ingest(
         ensure_private_dir(quarantine_path.parent)
         quarantine = open_private(quarantine_path)  # it holds record excerpts: 0600
     try:
-        if workers > 1 and len(work) > 1:
-            _ingest_in_processes(driver, groups, starts, len(work), report, database=database, window=window,
-                                 batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine,
-                                 progress=progress, workers=min(workers, len(work)))
+        if executor is not None:
+            _ingest_in_workers(driver, executor, groups, starts, len(work), report, database=database, window=window,
+                               batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine, progress=progress,
+                               workers=max(1, workers))
+        elif workers > 1 and len(work) > 1:
+            with _process_pool(min(workers, len(work))) as pool:
+                _ingest_in_workers(driver, pool, groups, starts, len(work), report, database=database,
+                                   window=window, batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine,
+                                   progress=progress, workers=min(workers, len(work)))
         else:
             _ingest_in_one_process(driver, groups, starts, len(work), report, database=database, window=window,
                                    batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine,
@@ -292,32 +301,31 @@ def _ingest_in_one_process(
             _write_group(driver, staging, results, report, database, batch_size, progress)
 
 
-def _ingest_in_processes(
-    driver: Driver, groups: list[list[WorkItem]], starts: list[int], total: int, report: IngestReport, *,
-    database: str | None, window: timedelta, batch_size: int, skip_bad: bool, quarantine: IO[bytes] | None,
-    progress: Progress | None, workers: int,
+def _ingest_in_workers(
+    driver: Driver, pool: Executor, groups: list[list[WorkItem]], starts: list[int], total: int,
+    report: IngestReport, *, database: str | None, window: timedelta, batch_size: int, skip_bad: bool,
+    quarantine: IO[bytes] | None, progress: Progress | None, workers: int,
 ) -> None:
+    """Runs of each group staged by ``pool`` (local processes, or Spark), merged here in file order, written."""
     in_flight: dict[int, list[tuple[list[WorkItem], Future[PartialStaging]]]] = {}
-    with _process_pool(workers) as pool:
 
-        def submit(index: int) -> None:
-            if index < len(groups):
-                in_flight[index] = [
-                    (chunk, pool.submit(stage_partial, chunk, window, skip_bad, quarantine is not None))
-                    for chunk in _chunked(groups[index], workers)
-                ]
+    def submit(index: int) -> None:
+        if index < len(groups):
+            in_flight[index] = [
+                (chunk, pool.submit(stage_partial, chunk, window, skip_bad, quarantine is not None))
+                for chunk in _chunked(groups[index], workers)
+            ]
 
-        try:
-            submit(0)
-            for index, group in enumerate(groups):
-                submit(index + 1)  # the workers stage the next group while this one merges and writes
-                merged = _merge_group(group, in_flight.pop(index), window, quarantine, progress, starts[index],
-                                      total)
-                if merged is None:
-                    merged = _stage_group(group, window, skip_bad, quarantine, progress, starts[index], total)
-                _write_group(driver, *merged, report, database, batch_size, progress)
-        except BaseException:
-            for chunks in in_flight.values():
-                for _, future in chunks:
-                    future.cancel()
-            raise
+    try:
+        submit(0)
+        for index, group in enumerate(groups):
+            submit(index + 1)  # the workers stage the next group while this one merges and writes
+            merged = _merge_group(group, in_flight.pop(index), window, quarantine, progress, starts[index], total)
+            if merged is None:
+                merged = _stage_group(group, window, skip_bad, quarantine, progress, starts[index], total)
+            _write_group(driver, *merged, report, database, batch_size, progress)
+    except BaseException:
+        for chunks in in_flight.values():
+            for _, future in chunks:
+                future.cancel()
+        raise

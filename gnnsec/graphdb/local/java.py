@@ -46,6 +46,11 @@ class JavaRuntime:
     executable: Path
     major: int
 
+    @property
+    def home(self) -> Path:
+        """Its ``JAVA_HOME`` (``…/bin/java`` resolved through links), for tools that want one, such as Spark."""
+        return self.executable.resolve().parents[1]
+
 
 @lru_cache(maxsize=32)
 def _java_major(executable: str) -> int | None:
