@@ -1,6 +1,7 @@
 """CloudTrail ingest throughput, end to end into a real Neo4j, against a naive loader in the same run.
 
     python benchmarks/ingest.py [--events 1000000] [--naive-events 2000] [--workers N] [--rounds 1]
+                                [--engine spark [--master local[2]]]
 
 Generates ``--events`` realistic CloudTrail management and data events (a few hundred principals
 over a few thousand resources, one week) as CloudTrail delivers them, one gzipped ``Records``
@@ -10,7 +11,9 @@ a naive loader that writes one transaction per event (MERGE both endpoints and t
 which is what a first implementation usually does.  Then, on the now warm server, the same files
 into an emptied graph twice: in one process and with ``--workers`` staging processes (default: one
 per core), each checked to write the graph of the first run; and the first-ingest latency of a small export
-(``--first-events``, schema applied first) into an emptied graph.  Prints one JSON object: events/s of
+(``--first-events``, schema applied first) into an emptied graph.  With ``--engine spark``, the same files
+staged in Spark tasks (``--master``) next to the one-process path, in the same run, each into an emptied graph
+and checked to write the same graph (``spark_vs_one_process``).  Prints one JSON object: events/s of
 each, their ratios (``speedup_workers_vs_one_process``), read and write shares, and the peak
 resident memory of the batched run.
 
@@ -39,9 +42,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.neo4j_for_bench import neo4j_driver
+from gnnsec.graphdb.driver import apply_schema
 from gnnsec.graphdb.ingest import ingest
 from gnnsec.graphdb.loader import delete_everything
-from gnnsec.graphdb.driver import apply_schema
 from gnnsec.ingest import get_adapter
 from gnnsec.ingest.base import Edge
 from gnnsec.ingest.pipeline import WorkItem
@@ -217,6 +220,9 @@ def main() -> None:
                         help="events of the first-ingest latency check (an emptied graph, schema applied first)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="one-process/parallel pairs to run (alternating order; the fastest of each counts)")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+                        help="spark: also time staging in Spark tasks against one process, in the same run")
+    parser.add_argument("--master", default="local[2]", help="Spark master URL for --engine spark")
     args = parser.parse_args()
     workers = args.workers or _cores()
 
@@ -257,6 +263,7 @@ def main() -> None:
             reingest_seconds = time.perf_counter() - started
             unchanged = sum(repeat.totals.relationships_created.values()) == 0
             graph = _graph_digest(driver, database)
+            store = _store_size(driver, database, Path(tmp) / "neo4j")
 
             # --workers: one process against N, both into an emptied graph on the now warm server (the first
             # run above also paid for the server's warm-up), each timed the same way
@@ -278,6 +285,8 @@ def main() -> None:
                 comparison["speedup"] = round(comparison["workers"]["events_per_s"]
                                               / comparison["one_process"]["events_per_s"], 2)
 
+            spark = _spark_against_one_process(driver, database, work, args, graph) if args.engine == "spark" else None
+
             delete_everything(driver, database)
             naive_events, naive_seconds = naive_load(driver, paths, args.naive_events, database)
 
@@ -297,6 +306,8 @@ def main() -> None:
                     **{k: v for k, v in _shares(report, batched_seconds, events).items() if k.endswith("share")}},
         "parallel_warm": comparison,
         "speedup_workers_vs_one_process": comparison["speedup"] if comparison else None,
+        "spark_vs_one_process": spark,
+        "store": store,
         "reingest": {"seconds": round(reingest_seconds, 2), "no_new_relationships": unchanged},
         "first_ingest_empty_graph": first,
         "naive_one_tx_per_event": {"activity_edges": naive_events, "seconds": round(naive_seconds, 2),
@@ -309,6 +320,52 @@ def main() -> None:
         "usable_cores": _cores(),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }, indent=2))
+
+
+def _spark_against_one_process(driver: Any, database: str | None, work: list[WorkItem], args: Any,
+                               graph: tuple[Any, ...]) -> dict[str, Any]:
+    """The same files in one process and staged in Spark tasks (the driver merges and writes), each into an
+    emptied graph on the warm server, in alternating order per round (the fastest of each counts). The
+    session's start-up is reported apart: a long-running Spark application pays it once."""
+    from gnnsec.graphdb.local.java import find_java
+    from gnnsec.ingest.spark import SparkStaging
+
+    started = time.perf_counter()
+    stager = SparkStaging(args.master, java_home=find_java().home, app_name="gnnsec-bench")
+    start_seconds = time.perf_counter() - started
+    results: dict[str, Any] = {}
+    try:
+        pair = [("one_process", None), ("spark", stager)]
+        for round_ in range(args.rounds):
+            for label, executor in pair if round_ % 2 == 0 else pair[::-1]:
+                delete_everything(driver, database)
+                started = time.perf_counter()
+                run = ingest(driver, work, database=database, batch_size=args.batch_size, executor=executor,
+                             workers=stager.parallelism if executor is not None else 1)
+                seconds = time.perf_counter() - started
+                if label not in results or seconds < results[label]["seconds"]:
+                    results[label] = {**_shares(run, seconds, args.events),
+                                      "same_graph": _graph_digest(driver, database) == graph}
+    finally:
+        stager.shutdown()
+    results["spark"].update(master=args.master, parallelism=stager.parallelism,
+                            session_start_s=round(start_seconds, 2))
+    results["speedup"] = round(results["spark"]["events_per_s"] / results["one_process"]["events_per_s"], 2)
+    return results
+
+
+def _store_size(driver: Any, database: str | None, home: Path) -> dict[str, Any] | None:
+    """Bytes on disk of the local server's store after the batched run (node, relationship, property and index
+    files, transaction logs apart), per node and per relationship: what the page cache must hold to keep the
+    graph in memory (``docs/scale.md``). None for an external server."""
+    stores = home / "data" / "databases"
+    if not stores.is_dir():
+        return None
+    size = sum(path.stat().st_size for path in stores.rglob("*") if path.is_file())
+    nodes = driver.execute_query("MATCH (n) RETURN count(n) AS n", database_=database)[0][0]["n"]
+    rels = driver.execute_query("MATCH ()-[r]->() RETURN count(r) AS n", database_=database)[0][0]["n"]
+    return {"bytes": size, "nodes": nodes, "relationships": rels,
+            "bytes_per_node_and_relationship": round(size / max(1, nodes + rels))}
 
 
 def _cores() -> int:

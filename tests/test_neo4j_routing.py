@@ -64,3 +64,23 @@ def test_every_command_works_through_a_routing_uri(clean_db: Any, neo4j_settings
     assert (why["uid"], why["label"], why["model_id"], why["neighbourhood_score"]) == ("u0", "User", None, None)
     assert why["scored_days"][-1]["anomalous"] and why["scored_days"][-1]["reasons"]
     assert "no trained graph model" in run(without_model, "explain", "u0", "--format", "table").output
+
+
+@pytest.mark.integration
+def test_exports_run_in_read_sessions_so_a_cluster_can_serve_them_from_a_secondary(clean_db: Any) -> None:
+    """Every session the exporter opens asks for read access (a routing driver sends those to readers)."""
+    import neo4j
+
+    from gnnsec.graphdb.export import SnapshotFilter, export_snapshot
+
+    _load(clean_db)
+    modes: list[Any] = []
+
+    class Spy:
+        def session(self, **options: Any) -> Any:
+            modes.append(options.get("default_access_mode"))
+            return clean_db.session(**options)
+
+    snapshot = export_snapshot(Spy(), SnapshotFilter(around=("u0",), hops=1))  # type: ignore[arg-type]
+    assert snapshot.num_nodes > 0
+    assert len(modes) == 2 and set(modes) == {neo4j.READ_ACCESS}

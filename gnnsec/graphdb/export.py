@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from neo4j import Driver
+from neo4j import READ_ACCESS, Driver
 from neo4j.time import Date, DateTime
 
 from gnnsec import schema
@@ -102,7 +102,7 @@ def _scope(driver: Driver, database: str | None, flt: SnapshotFilter) -> list[st
         f"MATCH (s) WHERE s.uid IN $uids "
         f"MATCH (s)-[:{types}*0..{hops}]-(n) RETURN DISTINCT n.uid AS uid"
     )
-    with driver.session(database=database) as session:
+    with driver.session(database=database, default_access_mode=READ_ACCESS) as session:
         return [record["uid"] for record in session.run(query, uids=list(flt.around))]
 
 
@@ -128,7 +128,8 @@ def export_snapshot(
     node_label: list[int] = []
     node_props: list[dict[str, Any]] = []
     index: dict[tuple[str, str], int] = {}
-    with driver.session(database=database, fetch_size=FETCH_SIZE) as session:
+    # Read sessions: through a neo4j:// routing driver, a cluster serves the export from a secondary.
+    with driver.session(database=database, fetch_size=FETCH_SIZE, default_access_mode=READ_ACCESS) as session:
         for label in flt.labels:
             label_id = schema.label_id(label)
             where = _node_filter("n", flt)
