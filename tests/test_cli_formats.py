@@ -371,3 +371,16 @@ def test_eval_rows_as_json_lines_and_csv(tmp_path: Path) -> None:
     assert rows[0]["User_auc"] == pytest.approx(saved["User_auc"][0])
     [row] = as_csv(run(env, *common, "--format", "csv", "--out", str(tmp_path / "b")))
     assert row["model"] == "iforest" and float(row["User_auc"]) == pytest.approx(rows[0]["User_auc"])
+
+
+def test_eval_table_fits_80_columns_and_the_out_files_keep_the_whole_card(tmp_path: Path) -> None:
+    estate = tmp_path / "estate"
+    env: dict[str, str | None] = {"COLUMNS": str(WIDTH)}
+    run(env, "synth", "--out", str(estate), "--size", "small", "--days", "4", "--seed", "3")
+    out = tmp_path / "r"
+    text = run(env, "eval", "--data", str(estate), "--models", "iforest,mlp-ae", "--cut", "0.5", "--format", "table",
+               "--out", str(out)).stdout
+    readable(text, ["model", "label", "AUC", "MCC", "iforest", "mlp-ae", "User"])
+    header = next(line for line in (out / "table.md").read_text().splitlines() if line.startswith("| Model"))
+    assert all(f"User_{name}" in header for name in ("AUC", "F1", "AP", "P", "R", "MCC")), header
+    assert "Params" in header and "Edge_AUC" in header

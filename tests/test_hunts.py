@@ -244,6 +244,97 @@ def test_score_history_lists_an_entity_s_windows_oldest_first_keeping_the_most_r
         ("2026-03-01T00:00:00Z", "run-a", False), ("2026-03-02T00:00:00Z", "run-b", True)]
 
 
+def run_hunt(driver: neo4j.Driver, name: str, **overrides: str) -> list[neo4j.Record]:
+    cypher, values = load_hunts()[name].bind(overrides)
+    records, _, _ = driver.execute_query(cypher, values)
+    return records
+
+
+@pytest.mark.integration
+def test_relationship_ties_go_to_the_more_unusual_endpoint_not_to_more_events(clean_db: neo4j.Driver) -> None:
+    """Three relationships equally unusual: the endpoint scored higher (then raw) wins, whatever the events or uids."""
+    clean_db.execute_query(
+        "UNWIND $rows AS row MERGE (u:User {uid: row.user}) SET u.anomaly_score = row.score, u.anomaly_raw = row.raw "
+        "MERGE (b:Bucket {uid: row.bucket}) MERGE (u)-[r:ACCESS {window: datetime('2026-03-02T00:00:00Z')}]->(b) "
+        "SET r.count = row.events, r.edge_anomaly = 0.95",
+        rows=[{"user": "user:a", "score": 0.2, "raw": 9.0, "events": 9, "bucket": "bucket:x"},
+              {"user": "user:b", "score": 0.99, "raw": 2.0, "events": 5, "bucket": "bucket:y"},
+              {"user": "user:c", "score": 0.99, "raw": 5.0, "events": 1, "bucket": "bucket:z"}])
+    records = run_hunt(clean_db, "top-anomalous-relationships")
+    assert [r["source"] for r in records] == ["User:user:c", "User:user:b", "User:user:a"]
+
+
+@pytest.mark.integration
+def test_assume_role_chain_ties_go_to_the_principal_that_scored_higher(clean_db: neo4j.Driver) -> None:
+    """Two chains with the same worst hop: the higher-scored principal's first, though its chain is shorter and
+    its uid sorts last."""
+    clean_db.execute_query(
+        "MERGE (p1:User {uid: 'user:p1'}) SET p1.anomaly_score = 0.5 "
+        "MERGE (p2:User {uid: 'user:p2'}) SET p2.anomaly_score = 0.9 "
+        "MERGE (r1:Role {uid: 'role:r1'}) MERGE (r2:Role {uid: 'role:r2'}) MERGE (r3:Role {uid: 'role:r3'}) "
+        "MERGE (r4:Role {uid: 'role:r4'}) MERGE (r5:Role {uid: 'role:r5'}) "
+        "MERGE (p1)-[:ASSUMES_ROLE {edge_anomaly: 0.9}]->(r1) MERGE (r1)-[:ASSUMES_ROLE {edge_anomaly: 0.1}]->(r2) "
+        "MERGE (r2)-[:ASSUMES_ROLE {edge_anomaly: 0.1}]->(r3) "
+        "MERGE (p2)-[:ASSUMES_ROLE {edge_anomaly: 0.9}]->(r4) MERGE (r4)-[:ASSUMES_ROLE {edge_anomaly: 0.1}]->(r5)")
+    records = run_hunt(clean_db, "unusual-assume-role-chains")
+    assert [(r["principal"], r["hops"]) for r in records] == [("user:p2", 2), ("user:p1", 3), ("user:p1", 2)]
+
+
+# A public address reaches VM 1 (10.0.1.5, subnet A); the database sits in subnet B with VM 2. Both subnets are in
+# one VPC (a Subnet with kind 'vpc'), everything in one account: placement, not reachability.
+PLACEMENT = """
+MERGE (ip:IP {uid: 'ip:203.0.113.9'}) SET ip.public = true
+MERGE (ip1:IP {uid: 'ip:10.0.1.5'}) SET ip1.public = false
+MERGE (ip2:IP {uid: 'ip:10.0.2.6'}) SET ip2.public = false
+MERGE (vm1:VM {uid: 'vm:1'}) MERGE (vm2:VM {uid: 'vm:2'}) MERGE (db:Database {uid: 'db:orders'})
+MERGE (vpc:Subnet {uid: 'vpc:main'}) SET vpc.kind = 'vpc'
+MERGE (a:Subnet {uid: 'subnet:a'}) SET a.kind = 'subnet'
+MERGE (b:Subnet {uid: 'subnet:b'}) SET b.kind = 'subnet'
+MERGE (acct:CloudAccount {uid: 'aws:111122223333'})
+MERGE (ip)-[:CONNECTS_TO {window: datetime('2026-03-02T00:00:00Z'), edge_anomaly: 0.9}]->(ip1)
+MERGE (vm1)-[:HAS_IP]->(ip1) MERGE (vm2)-[:HAS_IP]->(ip2)
+MERGE (vpc)-[:CONTAINS]->(a) MERGE (vpc)-[:CONTAINS]->(b)
+MERGE (a)-[:CONTAINS]->(vm1) MERGE (a)-[:CONTAINS]->(ip1)
+MERGE (b)-[:CONTAINS]->(vm2) MERGE (b)-[:CONTAINS]->(ip2) MERGE (b)-[:CONTAINS]->(db)
+WITH acct UNWIND ['vm:1', 'vm:2', 'db:orders', 'vpc:main', 'subnet:a', 'subnet:b'] AS uid
+MATCH (n {uid: uid}) MERGE (acct)-[:CONTAINS]->(n)
+"""
+
+
+@pytest.mark.integration
+def test_internet_to_database_never_walks_through_the_account_or_the_vpc(clean_db: neo4j.Driver) -> None:
+    clean_db.execute_query(PLACEMENT)
+    assert run_hunt(clean_db, "internet-to-database-paths", min_edge_anomaly="0.0") == []
+    clean_db.execute_query(  # VM 2 (beside the database) talks to VM 1: a flow away from the database, not to it
+        "MATCH (vm1:VM {uid: 'vm:1'}), (vm2:VM {uid: 'vm:2'}) "
+        "MERGE (vm2)-[:CONNECTS_TO {window: datetime('2026-03-02T00:00:00Z'), edge_anomaly: 0.9}]->(vm1)")
+    assert run_hunt(clean_db, "internet-to-database-paths", min_edge_anomaly="0.0") == []
+
+
+@pytest.mark.integration
+def test_internet_to_database_follows_a_real_flow_in_its_direction(clean_db: neo4j.Driver) -> None:
+    clean_db.execute_query(PLACEMENT)
+    clean_db.execute_query(  # VM 1 talks to the database: a network path now exists
+        "MATCH (vm1:VM {uid: 'vm:1'}), (db:Database {uid: 'db:orders'}) "
+        "MERGE (vm1)-[:CONNECTS_TO {window: datetime('2026-03-02T00:00:00Z'), edge_anomaly: 0.7}]->(db)")
+    [row] = run_hunt(clean_db, "internet-to-database-paths")
+    assert (row["internet_ip"], row["database"], row["hops"]) == ("ip:203.0.113.9", "db:orders", 3)
+    assert row["relationships"] == ["CONNECTS_TO", "HAS_IP", "CONNECTS_TO"]
+    assert row["steps"] == ["IP:ip:203.0.113.9", "IP:ip:10.0.1.5", "VM:vm:1", "Database:db:orders"]
+
+
+@pytest.mark.integration
+def test_internet_to_database_ties_go_to_the_more_unusual_path_not_to_the_address(clean_db: neo4j.Driver) -> None:
+    clean_db.execute_query(
+        "MERGE (db:Database {uid: 'db:orders'}) WITH db UNWIND $flows AS flow "
+        "MERGE (ip:IP {uid: flow.ip}) SET ip.public = true "
+        "MERGE (ip)-[:CONNECTS_TO {window: datetime('2026-03-02T00:00:00Z'), edge_anomaly: flow.anomaly}]->(db)",
+        flows=[{"ip": "ip:198.51.100.1", "anomaly": 0.6}, {"ip": "ip:203.0.113.9", "anomaly": 0.9}])
+    records = run_hunt(clean_db, "internet-to-database-paths")
+    assert [(r["internet_ip"], r["max_edge_anomaly"]) for r in records] == [("ip:203.0.113.9", 0.9),
+                                                                            ("ip:198.51.100.1", 0.6)]
+
+
 # ---- every hunt against a scored estate ------------------------------------------------------
 
 
@@ -277,15 +368,29 @@ def test_each_hunt_runs_through_gnnsec_query_with_every_parameter_given(scored_e
 
 @pytest.mark.integration
 def test_the_identity_hunt_lists_the_top_scored_users_and_roles_first(scored_estate: ScoredEstate) -> None:
-    top = sorted((s for s in scored_estate.result.node_scores if s.label in ("User", "Role")),
-                 key=lambda s: (-s.score, -s.raw, s.uid))[:5]
-    output = run_cli(scored_estate, "top-anomalous-identities", "-p", "limit=5")
-    assert "top-anomalous-identities: 5 row(s)" in output
-    hunt = load_hunts()["top-anomalous-identities"]
-    cypher, values = hunt.bind({"limit": "5"})
-    records, _, _ = scored_estate.driver.execute_query(cypher, values, database_=scored_estate.database)
-    assert [r["uid"] for r in records] == [s.uid for s in top]
-    assert f"{round(top[0].score, 4):.4g}" in output  # rich may shorten the uid column to fit the terminal
+    """Whole-graph scoring (``score_graph``) writes no ``anomaly_raw``, so ties in the calibrated score would
+    fall to uid order unnoticed: give every identity a raw score that runs against its uid order, so only a
+    hunt that breaks ties by raw score lists them as expected."""
+    identities = sorted((s for s in scored_estate.result.node_scores if s.label in ("User", "Role")),
+                        key=lambda s: s.uid)
+    raw = {s.uid: float(position) for position, s in enumerate(identities)}  # later uid, higher raw
+    top = sorted(identities, key=lambda s: (-s.score, -raw[s.uid]))[:5]
+    tied = [s for s in top if sum(1 for other in identities if other.score == s.score) > 1]
+    assert tied, "no tie among the top identities: this test would not tell raw-score from uid ordering"
+    driver, database = scored_estate.driver, scored_estate.database
+    driver.execute_query("UNWIND $rows AS row MATCH (n {uid: row.uid}) WHERE n:User OR n:Role "
+                         "SET n.anomaly_raw = row.raw", rows=[{"uid": u, "raw": r} for u, r in raw.items()],
+                         database_=database)
+    try:
+        output = run_cli(scored_estate, "top-anomalous-identities", "-p", "limit=5")
+        assert "top-anomalous-identities: 5 row(s)" in output
+        hunt = load_hunts()["top-anomalous-identities"]
+        cypher, values = hunt.bind({"limit": "5"})
+        records, _, _ = driver.execute_query(cypher, values, database_=database)
+        assert [r["uid"] for r in records] == [s.uid for s in top]
+        assert f"{round(top[0].score, 4):.4g}" in output  # rich may shorten the uid column to fit the terminal
+    finally:
+        driver.execute_query("MATCH (n) WHERE n:User OR n:Role REMOVE n.anomaly_raw", database_=database)
 
 
 @pytest.mark.integration

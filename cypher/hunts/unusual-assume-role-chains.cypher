@@ -1,6 +1,7 @@
 // name: unusual-assume-role-chains
 // description: Chains of two or more AssumeRole hops in which at least one hop is unusual
-//   (edge_anomaly above the threshold): the classic credential-pivot path of a stolen key.
+//   (edge_anomaly above the threshold): the classic credential-pivot path of a stolen key. Ties go to the
+//   principal that scored higher (calibrated, then raw), then to longer chains.
 // param: min_edge_anomaly = 0.8  a hop at least this unusual makes the chain interesting
 // param: limit = 25  rows to return
 WITH 0.8 AS min_edge_anomaly // @params
@@ -10,5 +11,5 @@ WHERE NOT (start)<-[:ASSUMES_ROLE]-()
 WITH path, start, last, reduce(m = 0.0, r IN relationships(path) | CASE WHEN r.edge_anomaly > m THEN r.edge_anomaly ELSE m END) AS worst
 RETURN start.uid AS principal, [n IN nodes(path) | n.uid] AS chain, length(path) AS hops,
        round(worst, 4) AS max_edge_anomaly, coalesce(start.anomaly_score, 0) AS principal_score
-ORDER BY max_edge_anomaly DESC, hops DESC
+ORDER BY worst DESC, principal_score DESC, coalesce(start.anomaly_raw, 0.0) DESC, hops DESC
 LIMIT 25 // @limit

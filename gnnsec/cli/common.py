@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 from rich.console import Console
@@ -233,6 +233,21 @@ def threads_option(command: Callable[..., Any]) -> Callable[..., Any]:
                         help="CPU threads for torch (default: all cores but one, left to Neo4j).")(command)
 
 
+class SuggestingChoice(click.Choice):
+    """A choice that answers a typo with "did you mean …?" (``gnnsec ingest cloudtral`` → ``cloudtrail``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            import difflib
+
+            close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1, cutoff=0.6)
+            if not close:
+                raise
+            self.fail(f"{exc.format_message()} Did you mean {close[0]!r}?", param, ctx)
+
+
 def window_options(command: Any) -> Any:
     """``--since``, ``--until``, ``--cloud``, ``--account``: which part of the graph a command uses."""
     command = click.option("--account", "accounts", multiple=True, help="Only this account (repeatable).")(command)
@@ -273,14 +288,165 @@ def display_name(uid: str) -> str:
     return uid
 
 
+PROGRESS_INTERVAL_S = 2.0
+"""Seconds between progress lines when stderr is piped (tests set it lower)."""
+
+
+def _seconds_text(seconds: float) -> str:
+    hours, rest = divmod(max(0, round(seconds)), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def rate_text(done: float, seconds: float, unit: str, total: float | None = None) -> str:
+    """``1,234/5,000 files (12.3/s, ETA 5:06)``: a count, its rate, and the time left where a total is known."""
+    count = f"{done:,.0f}/{total:,.0f}" if total else f"{done:,.0f}"
+    if seconds <= 0 or done <= 0:
+        return f"{count} {unit}".rstrip()
+    rate = done / seconds
+    speed = f"{rate:,.1f}/s" if rate >= 1 or rate * 60 < 1 else f"{rate * 60:,.1f}/min"
+    eta = f", ETA {_seconds_text((total - done) / rate)}" if total and done < total else ""
+    return f"{count} {unit} ({speed}{eta})".replace("  ", " ")
+
+
+class ProgressLog:
+    """Progress as timestamped lines on stderr, for when stderr is not a terminal (a CI log, ``| tee``),
+    where rich's bars draw nothing. A line at most every :data:`PROGRESS_INTERVAL_S` seconds when the work
+    reports, and a heartbeat line as often when it does not (an export, a model loading), so long work is
+    never silent. Thread-safe: ingest reports from its reading thread too."""
+
+    def __init__(self, message: str, *, total: int | None = None, unit: str = "",
+                 interval: float | None = None) -> None:
+        import threading
+        import time
+
+        self.interval = PROGRESS_INTERVAL_S if interval is None else interval
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._clock = time.monotonic
+        self._started = self._phase_started = self._clock()
+        self._last = float("-inf")
+        self._phase, self._unit, self._detail = message, unit, ""
+        self._done = 0
+        self._total: int | None = total
+        self._heart: threading.Thread | None = None
+
+    def phase(self, text: str, *, total: int | None = None, unit: str = "") -> None:
+        """A new step: its own count (towards ``total`` ``unit`` when known), rate and clock."""
+        with self._lock:
+            self._phase, self._total, self._unit, self._detail = text, total, unit, ""
+            self._done, self._phase_started = 0, self._clock()
+            self._maybe_print()
+
+    def advance(self, count: int = 1, *, detail: str | None = None, total: int | None = None) -> None:
+        """``count`` more done in this step; ``detail`` (a loss, the file now read) joins the line."""
+        with self._lock:
+            self._done += count
+            if detail is not None:
+                self._detail = detail
+            if total is not None:
+                self._total = total
+            self._maybe_print()
+
+    def detail(self, text: str) -> None:
+        with self._lock:
+            self._detail = text
+            self._maybe_print()
+
+    def status(self) -> str:
+        with self._lock:
+            now = self._clock()
+            line = f"[{now - self._started:7.1f} s] {self._phase}"
+            if self._unit or self._done:
+                line += ": " + rate_text(self._done, now - self._phase_started, self._unit, self._total)
+            return line + (f" · {self._detail}" if self._detail else "")
+
+    def _maybe_print(self, *, force: bool = False) -> None:
+        import sys
+
+        with self._lock:
+            now = self._clock()
+            if force or now - self._last >= self.interval:
+                self._last = now
+                print(self.status(), file=sys.stderr, flush=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(max(self.interval, 0.05)):
+            with self._lock:
+                if self._clock() - self._last >= self.interval:
+                    self._maybe_print(force=True)
+
+    def __enter__(self) -> ProgressLog:
+        import threading
+
+        self._maybe_print(force=True)
+        self._heart = threading.Thread(target=self._beat, name="gnnsec-progress", daemon=True)
+        self._heart.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._heart is not None:
+            self._heart.join()
+
+
+class Work(Protocol):
+    """What long work reports, whatever shows it: a rich bar, lines on stderr, or nothing (``-q``)."""
+
+    def phase(self, text: str, *, total: int | None = None, unit: str = "") -> None: ...
+    def advance(self, count: int = 1, *, detail: str | None = None, total: int | None = None) -> None: ...
+
+
+class _Silent:
+    def phase(self, text: str, *, total: int | None = None, unit: str = "") -> None:
+        pass
+
+    def advance(self, count: int = 1, *, detail: str | None = None, total: int | None = None) -> None:
+        pass
+
+
+class _Bar:
+    """One rich bar on a terminal (transient: gone when the work ends)."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar, self.text = bar, ""
+        self.task = bar.add_task("", total=None)
+
+    def phase(self, text: str, *, total: int | None = None, unit: str = "") -> None:
+        self.text = text
+        self.bar.reset(self.task, total=total, description=text)
+
+    def advance(self, count: int = 1, *, detail: str | None = None, total: int | None = None) -> None:
+        description = f"{self.text} ({detail})" if detail else self.text
+        if total is not None:
+            self.bar.update(self.task, total=total)
+        self.bar.update(self.task, advance=count, description=description)
+
+
+@contextmanager
+def work_progress(message: str, *, total: int | None = None, unit: str = "") -> Iterator[Work]:
+    """Progress of long work (train's epochs, eval's runs, explain's steps): a rich bar on a terminal, a
+    :class:`ProgressLog` line every few seconds (counts, rate, ETA) when stderr is piped, nothing with ``-q``."""
+    if is_quiet():
+        yield _Silent()
+        return
+    if err_console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            work = _Bar(bar)
+            work.phase(message, total=total, unit=unit)
+            yield work
+        return
+    with ProgressLog(message, total=total, unit=unit) as log:
+        yield log
+
+
 @contextmanager
 def progress(message: str) -> Iterator[Callable[[str], None]]:
-    """A spinner on a terminal; when stderr is piped, one timestamped line per update (at most every 2 s),
-    so long work is never silent in a CI log or under ``| tee``; nothing with ``gnnsec -q``. Yields
-    ``update(text)``."""
-    import sys
-    import time
-
+    """A spinner on a terminal; when stderr is piped, a timestamped line per update (at most every
+    :data:`PROGRESS_INTERVAL_S`) and a heartbeat between updates, so long work is never silent in a CI log or
+    under ``| tee``; nothing with ``gnnsec -q``. Yields ``update(text)``."""
     if is_quiet():
         yield lambda text: None
         return
@@ -288,14 +454,5 @@ def progress(message: str) -> Iterator[Callable[[str], None]]:
         with err_console.status(message) as status:
             yield lambda text: status.update(text)
         return
-    started = time.monotonic()
-    last = [0.0]
-
-    def update(text: str) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 2.0:
-            last[0] = now
-            print(f"[{now - started:7.1f} s] {text}", file=sys.stderr, flush=True)
-
-    update(message)
-    yield update
+    with ProgressLog(message) as log:
+        yield lambda text: log.phase(text)

@@ -78,8 +78,9 @@ def _ensure_server(cache: Path | None = None) -> tuple[str | None, float]:
 @click.command("demo")
 @neo4j_options
 @click.option("--seed", default=42, show_default=True, help="Seed of the generated estate.")
-@click.option("--size", type=click.Choice(["small", "medium"]), default="small", show_default=True)
-@click.option("--epochs", default=60, show_default=True)
+@click.option("--size", type=click.Choice(["small", "medium"]), default="small", show_default=True,
+              help="Estate size: small runs in a minute or two on a laptop; medium has more accounts and events.")
+@click.option("--epochs", default=60, show_default=True, help="Most training epochs (early stopping on validation).")
 @click.option("--days", default=DEMO_DAYS, show_default=True, type=click.IntRange(FIRST_SCOREABLE + 1, 60),
               help=f"Days generated; the last {SCORED_DAYS} (or all after the first {FIRST_SCOREABLE}) are scored "
                    "against the ones before.")
@@ -185,7 +186,8 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
                      f"{best.score:.4f}", "yes" if best.anomalous else "no"])
     print_table("Each campaign on the day it acts: its best entity's rank within its label (labels never used)",
                 ("campaign", "day", "entity", "label", "rank", "score", "flag"), rows, right=("rank", "score"))
-    console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+    # one line, never wrapped mid-figure at 80 columns (rich folds it when piped)
+    console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()), soft_wrap=True)
     if browser_url:
         from gnnsec.graphdb.local import LocalNeo4j
 

@@ -13,13 +13,15 @@ import click
 
 from gnnsec.cli.common import (
     connection_settings,
+    console,
     describe_connection,
     is_quiet,
     is_verbose,
     neo4j_options,
     threads_option,
+    work_progress,
 )
-from gnnsec.cli.output import choose_format, emit, format_option
+from gnnsec.cli.output import choose_format, emit, format_option, print_table, short_name
 
 if TYPE_CHECKING:
     from gnnsec.config import Neo4jSettings
@@ -61,14 +63,12 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
              hidden_dim: int, out: Path | None, fmt: str | None) -> None:
     """Evaluate GNNs and baselines on labelled data; table on the terminal, Markdown/JSON/PR curves in --out."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gnnsec.evaluate.data import is_database, load_eval_data
     from gnnsec.evaluate.report import aggregate, write_outputs
     from gnnsec.evaluate.runner import RELATION_SUBSETS, EvalConfig, run_evaluation
     from gnnsec.workflow import configure_cpu_threads
 
-    console = Console(width=max(Console().width, 260))  # the card's table is wide; never squeeze it
     err = Console(stderr=True, quiet=is_quiet())
     settings = None
     if any(is_database(part) for part in _csv(data)):
@@ -89,16 +89,13 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
     if split == "history":
         _history(data, labels, models, time_fraction, seeds, epochs, mode, out, settings, fmt)
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=is_quiet()) as bar:
-        task = bar.add_task("reading data", total=None)
+    with work_progress("reading data") as work:
         eval_data = load_eval_data(data, labels, out.parent / "cache",
-                                   progress=lambda name: bar.update(task, description=f"staging {name}"),
-                                   settings=settings)
-        bar.update(task, description="evaluating", total=None, completed=0)
+                                   progress=lambda name: work.phase(f"staging {name}"), settings=settings)
+        work.phase("evaluating", unit="runs")
 
         def on_run(what: str) -> None:
-            bar.update(task, advance=1, description=what)
+            work.advance(1, detail=what)
 
         records = run_evaluation(eval_data, config, progress=on_run)
     command = "gnnsec eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
@@ -112,20 +109,22 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
         "labels/activity.csv (GNN rows only).",
     ]
     paths = write_outputs(records, out, command, dataclasses.asdict(config), notes)
-    _print_results(aggregate(records), f"gnnsec eval ({split} split)", fmt, console, err)
+    _print_results(aggregate(records), f"gnnsec eval ({split} split)", fmt, err)
     for note in notes:
         (console if fmt == "table" else err).print(note, style="dim")
     (console if fmt == "table" else err).print(f"Written: {', '.join(str(p) for p in paths.values())}")
 
 
-def _print_results(rows: list[dict[str, Any]], title: str, fmt: str, console: Any, err: Any) -> None:
-    """The results table: rich on the console, or its rows as json/jsonl/csv on stdout (the rest on stderr)."""
-    from gnnsec.evaluate.report import flat_rows, rich_table
+def _print_results(rows: list[dict[str, Any]], title: str, fmt: str, err: Any) -> None:
+    """The results for a person, narrow enough for 80 columns (one line per model and label: AUC, AP, F1, MCC;
+    the full card with P, R and parameters is in --out), or the rows as json/jsonl/csv on stdout."""
+    from gnnsec.evaluate.report import TERMINAL_COLUMNS, flat_rows, model_types, terminal_rows
 
-    if fmt == "table":
-        console.print(rich_table(rows, title=title))
-    else:
+    if fmt != "table":
         emit(flat_rows(rows), fmt)
+        return
+    print_table(title, TERMINAL_COLUMNS, terminal_rows(rows), right=TERMINAL_COLUMNS[2:])
+    console.print(model_types(rows), style="dim")
 
 
 def _history(data: str, labels: Path | None, models: str, time_fraction: float, seeds: int, epochs: int, mode: str,
@@ -134,13 +133,11 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
     import json
 
     from rich.console import Console
-    from rich.table import Table
 
     from gnnsec.evaluate.data import load_eval_data
     from gnnsec.evaluate.history_eval import DEFAULT_MODELS, HistoryEvalConfig, run_history_evaluation
     from gnnsec.evaluate.report import aggregate, write_outputs
 
-    console = Console(width=max(Console().width, 200))
     err = Console(stderr=True, quiet=is_quiet())
     chosen = _csv(models)
     if chosen == _csv("rgcn,gcn,gat,sage,iforest,mlp-ae,nbr-iforest"):  # the option's default: the history rows
@@ -148,11 +145,14 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
     config = HistoryEvalConfig(models=chosen, time_fraction=time_fraction, seeds=seeds, mode=mode, epochs=epochs)
     records, ranks, fpr = [], [], {}
     for estate_index, estate in enumerate(_csv(data)):
-        err.print(f"[{estate_index + 1}] reading {estate}")
-        # A benign-only estate (no labelled entity) still gives the per-day false-positive rate.
-        eval_data = load_eval_data(estate, labels, out.parent / "cache", progress=lambda name: None,
-                                   require_labels=False, settings=settings)
-        result = run_history_evaluation(eval_data, config, progress=lambda what: err.print(f"  {what}"))
+        step = f"[{estate_index + 1}]"
+        with work_progress(f"{step} reading {estate}") as work:
+            # A benign-only estate (no labelled entity) still gives the per-day false-positive rate.
+            eval_data = load_eval_data(estate, labels, out.parent / "cache",
+                                       progress=lambda name: work.phase(f"{step} staging {name}"),  # noqa: B023 (used now)
+                                       require_labels=False, settings=settings)
+            work.phase(f"{step} evaluating {estate}", unit="steps")
+            result = run_history_evaluation(eval_data, config, progress=lambda what: work.advance(1, detail=what))
         for record in result.records:
             record.split = f"{record.split} {estate}"
         records += result.records
@@ -165,26 +165,19 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
         "0.99 quantile of their scores on held-out training pairs. Mean ± std over estates and seeds.",
     ]
     paths = write_outputs(records, out, command, dataclasses.asdict(config), notes)
-    _print_results(aggregate(records), "gnnsec eval (history split)", fmt, console, err)
+    _print_results(aggregate(records), "gnnsec eval (history split)", fmt, err)
     extra = out / "history.json"
     extra.write_text(json.dumps({"ranks": [dict(estate=e, **dataclasses.asdict(r)) for e, r in ranks],
                                  "false_positive_rate": fpr}, indent=2), encoding="utf-8")
     if fmt != "table":  # the ranks and false-positive rates are in history.json
         err.print(f"Written: {', '.join(str(p) for p in paths.values())}, {extra}")
         return
-    table = Table(title="Best rank of each campaign's entities within their label, on each day it acts")
-    for column in ("estate", "model", "campaign", "day", "label", "rank", "uid"):
-        table.add_column(column, overflow="fold")
-    for estate, r in ranks:
-        if r.model in ("history", "history+rgcn", "rules"):
-            table.add_row(estate, r.model, r.campaign, r.day, r.label, f"{r.rank} of {r.of}", r.uid)
-    console.print(table)
-    fp = Table(title="Share of benign principals (User, Role, VM, Function) flagged per test day")
-    fp.add_column("estate")
-    fp.add_column("model")
-    fp.add_column("per day")
-    for estate, per_model in fpr.items():
-        for model, days in per_model.items():
-            fp.add_row(estate, model, ", ".join(f"{d} {v:.2%}" for d, v in days.items()))
-    console.print(fp)
-    console.print(f"Written: {', '.join(str(p) for p in paths.values())}, {extra}")
+    print_table("Best rank of each campaign's entities within their label, on each day it acts",
+                ("estate", "model", "campaign", "day", "label", "rank", "entity"),
+                [[estate, r.model, r.campaign, r.day, r.label, f"{r.rank} of {r.of}", short_name(r.uid)]
+                 for estate, r in ranks if r.model in ("history", "history+rgcn", "rules")], right=("rank",))
+    print_table("Share of benign principals (User, Role, VM, Function) flagged per test day",
+                ("estate", "model", "per day"),
+                [[estate, model, ", ".join(f"{d} {v:.2%}" for d, v in days.items())]
+                 for estate, per_model in fpr.items() for model, days in per_model.items()])
+    console.print(f"Written: {', '.join(str(p) for p in paths.values())}, {extra}", soft_wrap=False)

@@ -78,7 +78,8 @@ def to_ocsf(finding: dict[str, Any]) -> dict[str, Any]:
 @click.option("--min-score", type=click.FloatRange(0, 1), default=None,
               help="List scores at or above this (default: the entities flagged anomalous).")
 @click.option("--label", "labels", multiple=True, help="Only this label, e.g. User (repeatable).")
-@click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
+              help="Most findings listed (the highest scores first).")
 @format_option("ocsf: one OCSF Detection Finding a line.", choices=FORMATS)
 def findings(since: str | None, until: str | None, min_score: float | None, labels: tuple[str, ...], limit: int,
              fmt: str | None) -> None:

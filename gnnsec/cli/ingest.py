@@ -13,7 +13,17 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gnnsec.cli.common import connected, console, err_console, is_quiet, neo4j_options, parse_duration
+from gnnsec.cli.common import (
+    ProgressLog,
+    SuggestingChoice,
+    connected,
+    console,
+    err_console,
+    is_quiet,
+    neo4j_options,
+    parse_duration,
+    rate_text,
+)
 from gnnsec.config import state_dir
 from gnnsec.graphdb.ingest import FileResult, IngestReport
 from gnnsec.graphdb.ingest import ingest as run_ingest
@@ -56,6 +66,60 @@ class RichIngestProgress:
     def finish_item(self, result: FileResult) -> None:
         if self.files is not None:
             self.progress.advance(self.files, 1)
+
+
+class LineIngestProgress:
+    """Ingest progress when stderr is not a terminal: a line every few seconds with files done of all (rate,
+    ETA), records read (rate) and the file at hand, through :class:`ProgressLog` (heartbeat included)."""
+
+    def __init__(self, log: ProgressLog) -> None:
+        import threading
+
+        self.log = log
+        self.records = 0
+        self.current = ""
+        self.began = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _detail(self, step: str) -> str:
+        records = rate_text(self.records, time.monotonic() - self.began, "records")
+        return f"{records} · {self.current}: {step}" if self.current else records
+
+    def start_item(self, item: WorkItem, index: int, total: int) -> None:
+        with self._lock:
+            self.current = f"{item.source} {item.path.name or item.path}"
+            self.log.advance(0, detail=self._detail("reading"), total=total)
+
+    def advance_records(self, count: int) -> None:
+        with self._lock:
+            self.records += count
+            self.log.advance(0, detail=self._detail("reading"))
+
+    def start_writing(self, rows: int) -> None:
+        with self._lock:
+            self.log.advance(0, detail=self._detail(f"writing {rows:,} rows"))
+
+    def advance_rows(self, count: int) -> None:
+        with self._lock:
+            self.log.advance(0, detail=self._detail("writing"))
+
+    def finish_item(self, result: FileResult) -> None:
+        with self._lock:
+            self.log.advance(1, detail=self._detail("done"))
+
+
+@contextmanager
+def _ingest_progress(total: int) -> Iterator[RichIngestProgress | LineIngestProgress | None]:
+    """Rich bars on a terminal, progress lines when stderr is piped, nothing with ``gnnsec -q``."""
+    if is_quiet():
+        yield None
+    elif err_console.is_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            yield RichIngestProgress(bar)
+    else:
+        with ProgressLog("ingesting", total=total, unit="files") as log:
+            yield LineIngestProgress(log)
 
 
 def default_workers() -> int:
@@ -108,7 +172,7 @@ def _summary(report: IngestReport) -> Table:
 
 @click.command("ingest")
 @neo4j_options
-@click.argument("source", type=click.Choice(["auto", *sorted(ADAPTERS)]), metavar="SOURCE")
+@click.argument("source", type=SuggestingChoice(["auto", *sorted(ADAPTERS)]), metavar="SOURCE")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--window", default="1d", show_default=True, help="Aggregation window for activity (1h, 1d, …).")
 @click.option("--batch-size", default=10_000, show_default=True, help="Rows per write transaction.")
@@ -154,12 +218,11 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     with connected(ensure_schema=True) as (driver, database), _executor(engine, master) as executor:
         if executor is not None and workers is None:
             workers = executor.parallelism
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=err_console, transient=True, disable=is_quiet()) as bar:
+        with _ingest_progress(len(items)) as shown:
             try:
                 report = run_ingest(driver, items, database=database, window=aggregation, batch_size=batch_size,
                                     skip_bad=skip_bad, quarantine_path=quarantine,
-                                    progress=RichIngestProgress(bar), workers=workers or default_workers(),
+                                    progress=shown, workers=workers or default_workers(),
                                     executor=executor)
             except IngestError as exc:
                 raise click.ClickException(

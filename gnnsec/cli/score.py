@@ -18,6 +18,7 @@ from gnnsec.cli.common import (
     threads_option,
     window_filter,
     window_options,
+    work_progress,
 )
 from gnnsec.cli.output import (
     choose_format,
@@ -87,7 +88,8 @@ def print_findings(node_scores: list[Any], limit: int = 10, title: str | None = 
               help="Flag entities whose calibrated score is at or above this (default 0.99).")
 @click.option("--floor", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Keep a per-window (:ScoringRun)-[:SCORED]->(entity) history for scores at or above this.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where --with-gnn runs the model: auto takes a CUDA GPU when torch sees one, else the CPU.")
 @threads_option
 @click.option("--top", default=10, show_default=True, help="Findings to print per window.")
 @click.option("--all-labels", is_flag=True, help="List every label in the findings, not only principals.")
@@ -195,8 +197,10 @@ def explain(uid: str, model: Path | None, hops: int, fmt: str | None) -> None:
         # the entity's scored days and their reasons; a checkpoint adds the graph model's view.
         why, path = None, None
         if model is not None or latest_model_path().exists():
-            checkpoint, path = _load(model)
-            why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
+            with work_progress("loading the model") as work:
+                checkpoint, path = _load(model)
+                work.phase(f"explaining {uid}: exporting its {hops}-hop neighbourhood, encoding, comparing")
+                why = explain_uid(driver, checkpoint, uid, database=database, hops=hops)
         records, _, _ = driver.execute_query(
             "MATCH (n) WHERE n.uid = $uid RETURN labels(n)[0] AS label, n.anomaly_score AS s, "
             "n.anomaly_rank AS r, n.anomalous AS a",

@@ -89,7 +89,34 @@ def markdown(rows: list[dict[str, Any]], command: str, notes: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+TERMINAL_METRICS = ("auc", "ap", "f1", "mcc")
+TERMINAL_COLUMNS = ("model", "label", *(HEADER_NAMES[m] for m in TERMINAL_METRICS))
+"""The terminal's results table: one line per model and label (and its test relationships), so it fits 80
+columns; precision, recall, parameters and times stay in the Markdown and JSON files of ``--out``."""
+
+
+def terminal_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """Cells for :data:`TERMINAL_COLUMNS`: each model's labels that were measured, then ``edges`` where the
+    model scores relationships (GNN rows)."""
+    out = []
+    for row in rows:
+        for label in EVAL_LABELS:
+            if f"{label}_auc" in row:
+                out.append([row["model"], label, *(_cell(row[f"{label}_{m}"]) for m in TERMINAL_METRICS)])
+        if row["edge_auc"][2] or row["edge_ap"][2]:
+            out.append([row["model"], "edges", _cell(row["edge_auc"]), _cell(row["edge_ap"]), "–", "–"])
+    return out
+
+
+def model_types(rows: list[dict[str, Any]]) -> str:
+    """One line naming each model's type and size, e.g. ``rgcn (GNN unsup., 12,345 params)``."""
+    parts = [f"{row['model']} ({row['type']}" + (f", {row['params']:,} params)" if row["params"] else ")")
+             for row in rows]
+    return "Models: " + ", ".join(parts) + ". Precision, recall and the whole card: --out (table.md, results.json)."
+
+
 def rich_table(rows: list[dict[str, Any]], title: str) -> Any:
+    """Every column of the card as one rich table (wide: for a file or a wide terminal, not the CLI's default)."""
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)

@@ -46,6 +46,7 @@ class JavaRuntime:
     executable: Path
     major: int
 
+    # (duplicates pairs this with pipeline.WorkItem on shape: two fields and a property, nothing to share)
     @property
     def home(self) -> Path:
         """Its ``JAVA_HOME`` (``…/bin/java`` resolved through links), for tools that want one, such as Spark."""
