@@ -350,8 +350,19 @@ def run_cli(estate: ScoredEstate, *args: str) -> str:
 def test_each_hunt_runs_as_is_the_way_browser_runs_the_file(scored_estate: ScoredEstate, name: str) -> None:
     hunt = load_hunts()[name]
     records, _, keys = scored_estate.driver.execute_query(hunt.text, database_=scored_estate.database)
-    assert keys, name
+    assert keys == documented_columns()[name], "docs/findings.md lists other columns for this hunt"
     assert len(records) <= next(p.default for p in hunt.parameters if p.name == "limit")
+
+
+def documented_columns() -> dict[str, list[str]]:
+    """The per-hunt column table of docs/findings.md: what scripts reading `gnnsec query --format json` rely on."""
+    text = (Path(__file__).parents[1] / "docs" / "findings.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+)` \| (`.+`) \|$", text, flags=re.MULTILINE)
+    return {name: re.findall(r"`([^`]+)`", columns) for name, columns in rows}
+
+
+def test_every_hunt_has_its_columns_documented() -> None:
+    assert set(documented_columns()) == set(load_hunts())
 
 
 @pytest.mark.integration
