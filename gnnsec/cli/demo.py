@@ -186,8 +186,14 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
                      f"{best.score:.4f}", "yes" if best.anomalous else "no"])
     print_table("Each campaign on the day it acts: its best entity's rank within its label (labels never used)",
                 ("campaign", "day", "entity", "label", "rank", "score", "flag"), rows, right=("rank", "score"))
-    # one line, never wrapped mid-figure at 80 columns (rich folds it when piped)
-    console.print(" · ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()), soft_wrap=True)
+    # wrapped between timings, never inside one (rich would fold "11.9 s" at 80 columns when piped)
+    line = ""
+    for part in (f"{name} {seconds:.1f} s" for name, seconds in timings.items()):
+        if line and len(line) + 3 + len(part) > 78:
+            console.print(line, soft_wrap=True)
+            line = ""
+        line = f"{line} · {part}" if line else part
+    console.print(line, soft_wrap=True)
     if browser_url:
         from gnnsec.graphdb.local import LocalNeo4j
 
