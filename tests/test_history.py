@@ -200,3 +200,19 @@ def test_suspicion_passes_one_hop_from_principals_only() -> None:
     assert source[row["u0"]] == row["role"]  # not the address: an IP passes nothing on
     assert source[row["u1"]] == -1 or today.label[source[row["u1"]]] != schema.label_id("IP")
     assert value[row["bucket"]] == pytest.approx(-np.log(0.001))  # u0 read it too
+
+
+def test_a_volume_reason_says_how_many_times_its_usual_day() -> None:
+    """'starts 5 VMs, 4.1x its daily habit' (issue #11): the reason gives the ratio to the entity's median day."""
+    from gnnsec.gnn.window_detect import PairExplainer
+
+    snapshot = estate(days=6, attack_day=None)
+    last = [i for i, w in enumerate(snapshot.edge_window) if w == _iso(DAY0 + 5 * WINDOW_SECONDS)
+            and snapshot.node_uid[int(snapshot.edge_index[0, i])] == "u1"]
+    snapshot.edge_count[last] = 12.0  # u1's two relationships: 24 events on its last day, 6 on each day before
+    features = history_features(snapshot)
+    row = _row(features, snapshot, "u1", 5)
+    surprise = np.zeros(len(features.columns))
+    surprise[features.columns.index("volume_ratio")] = 9.0
+    reasons = PairExplainer(snapshot, features).reasons(row, surprise)
+    assert reasons == ["24 events, 4.0× its usual day (6) (never seen before)"], reasons

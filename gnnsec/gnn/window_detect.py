@@ -437,7 +437,12 @@ class PairExplainer:
             return f"active again after {days} dormant day(s)" if days > 0 else "active again after a dormant spell"
         if name in ("volume_z", "volume_ratio"):
             events = float(snap.edge_count[out_now].sum())
-            return f"{events:,.0f} events, far above its own usual volume"
+            days = self.when[out_before]
+            if not days.size:
+                return f"{events:,.0f} events, far above its own usual volume"
+            _, day_of = np.unique(days, return_inverse=True)
+            usual = float(np.median(np.bincount(day_of, weights=snap.edge_count[out_before])))
+            return f"{events:,.0f} events, {events / max(usual, 1.0):.1f}× its usual day ({usual:,.0f})"
         if name == "hour_novelty":
             return "active at hours it is normally not"
         if name in ("new_in_edges", "new_in_share") and new_in:
