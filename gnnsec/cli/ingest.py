@@ -173,7 +173,7 @@ def _summary(report: IngestReport) -> Table:
 @click.command("ingest")
 @neo4j_options
 @click.argument("source", type=SuggestingChoice(["auto", *sorted(ADAPTERS)]), metavar="SOURCE")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="PATH|URL...")
 @click.option("--window", default="1d", show_default=True, help="Aggregation window for activity (1h, 1d, …).")
 @click.option("--batch-size", default=10_000, show_default=True, help="Rows per write transaction.")
 @click.option("--skip-bad", is_flag=True, help="Quarantine bad records into a report and load the rest.")
@@ -190,23 +190,25 @@ def _summary(report: IngestReport) -> Table:
                    "driver merges and writes, so the graph is the same).")
 @click.option("--master", default="local[*]", show_default=True, envvar="GNNSEC_SPARK_MASTER", show_envvar=True,
               help="Spark master URL for --engine spark (local[2], spark://host:7077, yarn, k8s://…).")
-def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, skip_bad: bool,
+def ingest(source: str, paths: tuple[str, ...], window: str, batch_size: int, skip_bad: bool,
            quarantine: Path | None, dry_run: bool, cluster: str | None, workers: int | None, engine: str,
            master: str) -> None:
     """Load exported telemetry files into Neo4j under the master schema.
 
     SOURCE is `auto` (detect each file's format) or one of the adapters below. Re-ingesting the
     same files changes nothing; a malformed file fails with the file and record named and
-    writes nothing.
+    writes nothing. With --engine spark and a named SOURCE, files may be Hadoop URLs the
+    cluster can read (s3a://, hdfs://, gs://, abfs://, file://; a folder is read recursively).
 
     \b
     Sources: """
     aggregation = parse_duration(window)
-    items, unrecognised = discover(list(paths), source, cluster=cluster)
+    urls = _urls(paths, source, engine, dry_run)
+    items, unrecognised = ([], []) if urls else discover([Path(p) for p in paths], source, cluster=cluster)
     if unrecognised:
         err_console.print(f"[yellow]{len(unrecognised)} file(s) not recognised by any adapter were left out[/], "
                           f"e.g. {unrecognised[0]}")
-    if not items:
+    if not items and not urls:
         raise click.ClickException("nothing to ingest: no file matched a known format")
     if skip_bad and quarantine is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -218,6 +220,8 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
     with connected(ensure_schema=True) as (driver, database), _executor(engine, master) as executor:
         if executor is not None and workers is None:
             workers = executor.parallelism
+        if executor is not None and urls:
+            items.extend(executor.list_urls(urls, source, cluster=cluster))
         with _ingest_progress(len(items)) as shown:
             try:
                 report = run_ingest(driver, items, database=database, window=aggregation, batch_size=batch_size,
@@ -240,6 +244,30 @@ def ingest(source: str, paths: tuple[Path, ...], window: str, batch_size: int, s
                       f"quarantined in {report.quarantine_path}")
         for reason, count in report.skipped.most_common(10):
             console.print(f"  {count:>6}  {reason}")
+
+
+def _urls(paths: tuple[str, ...], source: str, engine: str, dry_run: bool) -> list[str]:
+    """The URLs among ``paths`` (read by Spark), after the checks that need no cluster; [] for local paths."""
+    from gnnsec.ingest.spark import is_url
+
+    urls = [p for p in paths if is_url(p)]
+    if not urls:
+        return []
+    if engine != "spark":
+        raise click.UsageError(f"{urls[0]} is a URL: URLs are read by Spark; add --engine spark "
+                               "(--engine local reads local paths)")
+    if len(urls) < len(paths):
+        local = next(p for p in paths if not is_url(p))
+        raise click.UsageError(f"give local paths or URLs, not both: write {local} as a file:// URL "
+                               "(file:///absolute/path) or ingest it in its own run")
+    if source == "auto":
+        raise click.UsageError(f"name the source for URLs ({urls[0]}): auto detects a format by reading files on "
+                               f"this machine; e.g. gnnsec ingest cloudtrail {urls[0]} --engine spark "
+                               f"(one of: {', '.join(sorted(ADAPTERS))})")
+    if dry_run:
+        raise click.UsageError("--dry-run reads local paths only; without it, a URL's bad file fails and writes "
+                               "nothing, so ingest it directly")
+    return urls
 
 
 def _dry_run(items: list[WorkItem], aggregation: timedelta, skip_bad: bool) -> None:

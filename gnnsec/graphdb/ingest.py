@@ -16,6 +16,7 @@ from typing import IO, Protocol
 
 from neo4j import Driver
 
+from gnnsec.errors import StateError
 from gnnsec.graphdb.loader import DEFAULT_BATCH_SIZE, WriteCounts, write_staging
 from gnnsec.ingest.pipeline import (
     PartialStaging,
@@ -26,6 +27,7 @@ from gnnsec.ingest.pipeline import (
     stage_into,
     stage_partial,
 )
+from gnnsec.ingest.spark import RemoteItem, group_remote
 from gnnsec.ingest.staging import Staging
 from gnnsec.ingest.validation import PropertyError
 
@@ -181,7 +183,7 @@ def _merge_group(
             return None
         seen = 0
         for item, staged in zip(items, partial.files, strict=True):
-            result = FileResult(str(item.path), item.source)
+            result = FileResult(item.url if isinstance(item, RemoteItem) else str(item.path), item.source)
             if not staged.duplicate:  # the same bytes twice in one run count once
                 result.records, result.events, result.skipped = staged.records, staged.events, staged.skipped
                 result.relationships = sum(first_here[seen:seen + staged.edges])
@@ -245,10 +247,15 @@ def ingest(
     ``read_seconds`` is then its worker's time (plus the merge, on the last file of a run).
 
     ``executor`` stages the runs there instead of in local processes, with ``workers`` runs per group: e.g.
-    :class:`gnnsec.ingest.spark.SparkStaging` (``--engine spark``); the merge and the write stay here.
+    :class:`gnnsec.ingest.spark.SparkStaging` (``--engine spark``); the merge and the write stay here. Items may
+    then be :class:`~gnnsec.ingest.spark.RemoteItem` (files read by URL), all of them: Spark fetches and stages.
     """
     work = list(items)
-    groups = group_items(work)
+    remote = [item for item in work if isinstance(item, RemoteItem)]
+    if remote and (executor is None or len(remote) < len(work)):
+        raise StateError("files given by URL are read by Spark: ingest all of them (and no local path) with "
+                         "--engine spark")
+    groups = group_remote(remote) if remote else group_items(work)
     starts = [sum(len(g) for g in groups[:i]) for i in range(len(groups))]
     report = IngestReport(quarantine_path=str(quarantine_path) if quarantine_path else None)
     quarantine: IO[bytes] | None = None
@@ -321,6 +328,9 @@ def _ingest_in_workers(
         for index, group in enumerate(groups):
             submit(index + 1)  # the workers stage the next group while this one merges and writes
             merged = _merge_group(group, in_flight.pop(index), window, quarantine, progress, starts[index], total)
+            if merged is None and isinstance(group[0], RemoteItem):  # no local files: the group in one Spark task
+                whole = [(group, pool.submit(stage_partial, group, window, skip_bad, quarantine is not None))]
+                merged = _merge_group(group, whole, window, quarantine, progress, starts[index], total)
             if merged is None:
                 merged = _stage_group(group, window, skip_bad, quarantine, progress, starts[index], total)
             _write_group(driver, *merged, report, database, batch_size, progress)

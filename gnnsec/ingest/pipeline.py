@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -359,12 +359,18 @@ day of a busy account's hourly CloudTrail, so a daily window is mostly written o
 GROUP_MAX_FILES = 512
 
 
-def group_items(work: Sequence[WorkItem]) -> list[list[WorkItem]]:
-    """Consecutive items of the same source, bounded in bytes and files: one staging, one write."""
+def _size_on_disk(item: WorkItem) -> int:
+    return item.path.stat().st_size if item.path.is_file() else GROUP_MAX_BYTES
+
+
+def group_items(work: Sequence[WorkItem], size_of: Callable[[WorkItem], int] = _size_on_disk
+                ) -> list[list[WorkItem]]:
+    """Consecutive items of the same source, bounded in bytes and files: one staging, one write. ``size_of``
+    gives an item's bytes (a file's size on disk; for files read by URL, the size their listing gave)."""
     groups: list[list[WorkItem]] = []
     size = 0
     for item in work:
-        item_size = item.path.stat().st_size if item.path.is_file() else GROUP_MAX_BYTES
+        item_size = size_of(item)
         current = groups[-1] if groups else None
         if (current is None or item.source != current[0].source or size + item_size > GROUP_MAX_BYTES
                 or len(current) >= GROUP_MAX_FILES):
