@@ -96,3 +96,21 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
                if isinstance(param, click.Option) and not param.hidden and not (param.help or "").strip()]
     assert not missing, "options without help text: " + ", ".join(missing)
     assert sum(1 for _ in _commands()) > len(SUBCOMMANDS)  # the db group's subcommands were walked too
+
+
+def test_every_help_page_fits_80_columns() -> None:
+    """`gnnsec CMD --help` at a terminal 80 columns wide: no line longer (the ingest source list once ran to 123)."""
+    import click
+
+    from gnnsec.cli.main import SUBCOMMANDS, cli
+
+    runner = CliRunner()
+    pages = [[], *([name] for name in SUBCOMMANDS)]
+    db = cli.get_command(click.Context(cli), "db")
+    assert isinstance(db, click.Group)
+    pages += [["db", sub] for sub in db.list_commands(click.Context(db))]
+    for page in pages:
+        result = runner.invoke(cli, [*page, "--help"], terminal_width=80)
+        assert result.exit_code == 0, (page, result.output)
+        long = [line for line in result.output.splitlines() if len(line) > 80]
+        assert not long, (page, long)

@@ -200,7 +200,6 @@ def ingest(source: str, paths: tuple[str, ...], window: str, batch_size: int, sk
     writes nothing. With --engine spark and a named SOURCE, files may be Hadoop URLs the
     cluster can read (s3a://, hdfs://, gs://, abfs://, file://; a folder is read recursively).
 
-    \b
     Sources: """
     aggregation = parse_duration(window)
     urls = _urls(paths, source, engine, dry_run)
