@@ -102,15 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     """The ``gnnsec`` entry point: runs :func:`cli` and turns every exception into a message and an exit code
     from the map above, so no traceback reaches the user unless asked (``--traceback``, ``GNNSEC_DEBUG=1``).
 
-    A :class:`~gnnsec.errors.GnnsecError` (or the schema's ``SchemaError``) is one the user can act on: its
-    message, its ``exit_code``. Anything else is a bug in gnnsec and is called one.
+    A :class:`~gnnsec.errors.GnnsecError` (or the schema's ``SchemaError``) reaches here as the click error
+    :meth:`LazyGroup.invoke` made of it: its message, its ``exit_code``. Anything else is a bug in gnnsec and is
+    called one.
     """
     import os
     import sys
     import traceback
-
-    from gnnsec.errors import GnnsecError
-    from gnnsec.schema import SchemaError
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = (os.environ.get(name, "").strip().lower() for name in ("GNNSEC_DEBUG", "GNNSEC_TRACEBACK"))
@@ -133,11 +131,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
-    except (GnnsecError, SchemaError) as exc:
-        if show_traceback:
-            traceback.print_exception(exc)
-        click.echo(f"Error: {exc}", err=True)
-        return getattr(exc, "exit_code", EXIT_ERROR)
     except Exception as exc:  # a bug: name it, hide the traceback unless asked
         if show_traceback:
             raise
