@@ -183,7 +183,7 @@ def _merge_group(
             return None
         seen = 0
         for item, staged in zip(items, partial.files, strict=True):
-            result = FileResult(item.url if isinstance(item, RemoteItem) else str(item.path), item.source)
+            result = FileResult(item.location, item.source)
             if not staged.duplicate:  # the same bytes twice in one run count once
                 result.records, result.events, result.skipped = staged.records, staged.events, staged.skipped
                 result.relationships = sum(first_here[seen:seen + staged.edges])

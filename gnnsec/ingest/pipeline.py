@@ -57,6 +57,11 @@ class WorkItem:
     def source(self) -> str:
         return self.adapter.name
 
+    @property
+    def location(self) -> str:
+        """Where results and errors say the file was read from (a file read by URL says its URL)."""
+        return str(self.path)
+
 
 class StageProgress(Protocol):
     """What staging tells a progress display while it reads (``graphdb.ingest.Progress`` adds the writing)."""

@@ -63,6 +63,10 @@ class RemoteItem(WorkItem):
     key: str
     size: int
 
+    @property
+    def location(self) -> str:
+        return self.url
+
 
 def group_remote(items: Sequence[RemoteItem]) -> list[list[WorkItem]]:
     """:func:`~gnnsec.ingest.pipeline.group_items` with the sizes the listing gave (no local file to stat)."""
