@@ -123,18 +123,9 @@ def train(since: str | None, until: str | None, clouds: tuple[str, ...], account
 def _require_nodes(driver: neo4j.Driver, database: str, flt: SnapshotFilter) -> None:
     """One cheap query instead of an export: a graph (or --cloud/--account part of it) with no node to train on
     is a :class:`StateError` before torch loads."""
-    from gnnsec import schema
+    from gnnsec.graphdb.export import has_nodes
 
-    clauses = ["n.uid IS NOT NULL"]
-    if flt.clouds:
-        clauses.append("(n.cloud IS NULL OR n.cloud IN $clouds)")
-    if flt.accounts:
-        clauses.append("(n.account IS NULL OR n.account IN $accounts)")
-    records, _, _ = driver.execute_query(
-        f"MATCH (n:{'|'.join(schema.NODE_LABELS)}) WHERE {' AND '.join(clauses)} RETURN n.uid AS uid LIMIT 1",
-        clouds=list(flt.clouds), accounts=list(flt.accounts), database_=database,
-    )
-    if records:
+    if has_nodes(driver, flt, database=database):
         return
     if flt.clouds or flt.accounts:
         raise StateError("the graph has no nodes in the --cloud/--account asked for, so nothing to train on: widen "

@@ -93,6 +93,19 @@ def _node_filter(alias: str, flt: SnapshotFilter) -> str:
     return " AND ".join(clauses)
 
 
+def has_nodes(driver: Driver, flt: SnapshotFilter | None = None, *, database: str | None = None) -> bool:
+    """Whether :func:`export_snapshot` with ``flt`` would find any node: one cheap query, so a command can say
+    "nothing there" before it loads torch or exports anything."""
+    flt = flt or SnapshotFilter()
+    where = " AND ".join(c for c in ("n.uid IS NOT NULL", _node_filter("n", flt)) if c)
+    params: dict[str, Any] = {"clouds": list(flt.clouds), "accounts": list(flt.accounts)}
+    if flt.around:
+        params["scope"] = _scope(driver, database, flt)
+    with driver.session(database=database, default_access_mode=READ_ACCESS) as session:
+        labels = "|".join(flt.labels)
+        return session.run(f"MATCH (n:{labels}) WHERE {where} RETURN 1 LIMIT 1", params).single() is not None
+
+
 def _scope(driver: Driver, database: str | None, flt: SnapshotFilter) -> list[str]:
     """uids within ``hops`` of the ``around`` uids (undirected, schema relationships only: a walk
     through ``(:ScoringRun)-[:SCORED]->`` would join every node one run scored)."""
