@@ -153,50 +153,42 @@ def _set(record: Any, path: tuple[Any, ...], value: Any) -> None:
     record[path[-1]] = value
 
 
+def _replace(record: Any, pool: list[tuple[tuple[Any, ...], Any]], values: tuple[Any, ...] | list[Any],
+             rng: random.Random, show: Callable[[Any], str]) -> str | None:
+    """Set one leaf drawn from ``pool`` to one of ``values``; ``path`` plus ``show(value)``, or None for no pool."""
+    if not pool:
+        return None
+    path, _ = rng.choice(pool)
+    value = rng.choice(values)
+    _set(record, path, value)
+    return ".".join(map(str, path)) + show(value)
+
+
+DEEP_DEPTHS = (1000, 10_000)
+
+
 def _mutate_record(record: Any, kind: str, rng: random.Random) -> str | None:
     """Change ``record`` in place for ``kind``; a short description, or None when nothing fits."""
     leaves = list(_leaves(record))
     scalars = [(p, v) for p, v in leaves if isinstance(v, str | int | float | bool) and v is not None]
+    strings = [(p, v) for p, v in scalars if isinstance(v, str)]
     if kind == "wrong_type":
-        pool = [(p, v) for p, v in scalars if isinstance(v, str)] or scalars
-        if not pool:
-            return None
-        path, _ = rng.choice(pool)
-        value = rng.choice(WRONG_TYPES)
-        _set(record, path, value)
-        return f"{'.'.join(map(str, path))}={type(value).__name__}"
+        return _replace(record, strings or scalars, WRONG_TYPES, rng, lambda v: f"={type(v).__name__}")
     if kind == "huge":
         if not scalars:
             return None
         numbers = [(p, v) for p, v in scalars if isinstance(v, int | float) and not isinstance(v, bool)]
-        path, _ = rng.choice(numbers if numbers and rng.random() < 0.5 else scalars)
-        value = rng.choice(HUGE)
-        _set(record, path, value)
-        return f"{'.'.join(map(str, path))}={str(value)[:20]}"
+        pool = numbers if numbers and rng.random() < 0.5 else scalars
+        return _replace(record, pool, HUGE, rng, lambda v: f"={str(v)[:20]}")
     if kind == "deep":
-        if not leaves:
-            return None
-        path, _ = rng.choice(leaves)
-        depth = rng.choice((1000, 10_000))
-        _set(record, path, DEEP_MARK % depth)
-        return f"{'.'.join(map(str, path))} nested {depth}"
+        marks = [DEEP_MARK % depth for depth in DEEP_DEPTHS]
+        return _replace(record, leaves, marks, rng, lambda v: f" nested {DEEP_DEPTHS[marks.index(v)]}")
     if kind == "hostile":
-        pool = [(p, v) for p, v in scalars if isinstance(v, str)]
-        if not pool:
-            return None
-        path, _ = rng.choice(pool)
-        value = rng.choice(HOSTILE_STRINGS)
-        _set(record, path, value)
-        return f"{'.'.join(map(str, path))}={value[:12]!r}"
+        return _replace(record, strings, HOSTILE_STRINGS, rng, lambda v: f"={v[:12]!r}")
     if kind == "time":
         pool = [(p, v) for p, v in scalars if (isinstance(v, str) and ISO.match(v))
                 or (isinstance(p[-1], str) and TIME_KEY.search(p[-1]))]
-        if not pool:
-            return None
-        path, _ = rng.choice(pool)
-        value = rng.choice(BAD_TIMES)
-        _set(record, path, value)
-        return f"{'.'.join(map(str, path))}={value}"
+        return _replace(record, pool, BAD_TIMES, rng, lambda v: f"={v}")
     raise ValueError(kind)
 
 
