@@ -126,6 +126,7 @@ def score_graph(
     device: str = "auto",
     write: bool = True,
     progress: Callable[[str], None] | None = None,
+    nproc: int = 1,
 ) -> ScoreResult:
     """Score the window and write the scores onto the graph (replacing any previous run's).
 
@@ -133,7 +134,7 @@ def score_graph(
     Nodes an analyst confirmed benign join the detector's reference before scoring (feedback).
     """
     from gnnsec.gnn.detect import add_benign_reference, edge_anomaly
-    from gnnsec.gnn.embed import embed
+    from gnnsec.gnn.distributed_embed import embed_partitioned
 
     configure_cpu_threads()
     started = time.perf_counter()
@@ -146,7 +147,7 @@ def score_graph(
     detector = checkpoint.detector
     if detector is None:
         raise StateError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
-    emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=device)
+    emb = embed_partitioned(checkpoint.model, snapshot, checkpoint.spec, nproc, device=device)  # 1: embed()
     benign = [uid for uid, verdict in analyst_labels(driver, database).items() if verdict == 0]
     if benign:
         # Feedback extends the reference for this run only: the caller's checkpoint stays as loaded,
@@ -376,6 +377,7 @@ def score_windows(
     write: bool = True,
     device: str = "auto",
     progress: Callable[[str], None] | None = None,
+    nproc: int = 1,
 ) -> list[WindowResult]:
     """Score each day window against the ``history_days`` before it, and write each as its own run.
 
@@ -407,11 +409,12 @@ def score_windows(
     implausible = None
     if checkpoint is not None:
         from gnnsec.gnn.detect import edge_anomaly
-        from gnnsec.gnn.embed import embed
+        from gnnsec.gnn.distributed_embed import embed_partitioned
 
         configure_cpu_threads()
         say(f"encoding {snapshot.num_nodes:,} nodes with the graph model")
-        implausible = edge_anomaly(embed(checkpoint.model, snapshot, checkpoint.spec, device=device).edge_logit)
+        emb = embed_partitioned(checkpoint.model, snapshot, checkpoint.spec, nproc, device=device)  # 1: embed()
+        implausible = edge_anomaly(emb.edge_logit)
     say("history features for every (entity, day)")
     features = history_features(snapshot, edge_implausibility=implausible)
     config = TailConfig() if threshold is None else TailConfig(threshold=threshold)

@@ -73,6 +73,13 @@ def print_findings(node_scores: list[Any], limit: int = 10, title: str | None = 
                 right=("#", "score", "rank"))
 
 
+NPROC_NEEDS_GNN = (
+    "--nproc splits the graph model's encoding, which only --with-gnn runs: add --with-gnn, or drop --nproc. "
+    "The history detector's own scoring is vectorised and runs in one process (2.3 s for a medium estate's 3 test "
+    "days, docs/scale.md)."
+)
+
+
 @click.command("score")
 @neo4j_options
 @window_options
@@ -91,12 +98,15 @@ def print_findings(node_scores: list[Any], limit: int = 10, title: str | None = 
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where --with-gnn runs the model: auto takes a CUDA GPU when torch sees one, else the CPU.")
 @threads_option
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --with-gnn: split the graph model's encoding by node across N processes on this machine "
+                   "(gloo on CPU, one GPU each on CUDA); see docs/scale.md.")
 @click.option("--top", default=10, show_default=True, help="Findings to print per window.")
 @click.option("--all-labels", is_flag=True, help="List every label in the findings, not only principals.")
 @format_option("json/jsonl: one object per scored day with its top findings; csv: one line per finding.")
 def score(since: str | None, until: str | None, clouds: tuple[str, ...], accounts: tuple[str, ...],
           all_unscored: bool, history_days: int, with_gnn: bool, model: Path | None, threshold: float | None,
-          floor: float, device: str, top: int, all_labels: bool, fmt: str | None) -> None:
+          floor: float, device: str, nproc: int, top: int, all_labels: bool, fmt: str | None) -> None:
     """Score each day's activity against the history before it and write the scores to Neo4j.
 
     The unit is (entity, day): what an identity, workload or resource did that day, next to what it and
@@ -105,6 +115,8 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
     """
     from gnnsec.workflow import score_windows, windows_to_score
 
+    if nproc > 1 and not with_gnn:
+        raise click.UsageError(NPROC_NEEDS_GNN)
     flt = window_filter(since, until, clouds, accounts)
     checkpoint, path = _load(model) if with_gnn else (None, None)
     with connected() as (driver, database), progress("scoring") as update:
@@ -118,7 +130,7 @@ def score(since: str | None, until: str | None, clouds: tuple[str, ...], account
         results = score_windows(
             driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
             model_id=model_id_of(path) if path else "history", history_days=history_days, threshold=threshold,
-            floor=floor, database=database, device=device, progress=update,
+            floor=floor, database=database, device=device, progress=update, nproc=nproc,
         )
     fmt = choose_format(fmt)
     if fmt != "table":

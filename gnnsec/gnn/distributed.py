@@ -65,13 +65,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _to_bytes(state: dict[str, torch.Tensor]) -> bytes:
+def state_to_bytes(state: dict[str, torch.Tensor]) -> bytes:
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in state.items()}, buffer)
     return buffer.getvalue()
 
 
-def _from_bytes(data: bytes) -> dict[str, torch.Tensor]:
+def state_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
     loaded: dict[str, torch.Tensor] = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     return loaded
 
@@ -101,9 +101,9 @@ def _worker(rank: int, world_size: int, port: int, snapshot: Snapshot, config: T
             out.put(("error", exc))
             return
         if rank == 0:
-            out.put(("model", (model.config.to_dict(), _to_bytes(model.state_dict()), result, spec)))
+            out.put(("model", (model.config.to_dict(), state_to_bytes(model.state_dict()), result, spec)))
         if record:
-            out.put(("record", (rank, context.record or [], _to_bytes(model.state_dict()))))
+            out.put(("record", (rank, context.record or [], state_to_bytes(model.state_dict()))))
     finally:
         dist.destroy_process_group()
 
@@ -149,13 +149,13 @@ def fit_data_parallel(
         elif kind == "model":
             model_config, state, result, spec = payload[0]
             model = GraphAutoencoder(ModelConfig.from_dict(model_config))
-            model.load_state_dict(_from_bytes(state))
+            model.load_state_dict(state_from_bytes(state))
             model.eval()
             assert isinstance(result, TrainResult) and isinstance(spec, FeatureSpec)
             fitted = FitOutput(model, result, spec)
         elif kind == "record":
             rank, shards, state = payload[0]
-            records.append(RankRecord(rank, shards, _from_bytes(state)))
+            records.append(RankRecord(rank, shards, state_from_bytes(state)))
 
     done = False
     while not done:

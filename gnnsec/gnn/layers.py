@@ -130,10 +130,13 @@ class RelationalConv(nn.Module):
         edge_index: torch.Tensor,
         edge_type: torch.Tensor,
         plan: RelationPlan | None = None,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``[N, d_out]``; with ``rows``, only those destination rows ``[len(rows), d_out]``, and the plan's
+        destinations are then positions in ``rows`` (partitioned scoring, :mod:`gnnsec.gnn.distributed_embed`)."""
         if plan is None:
             plan = RelationPlan.build(edge_index, edge_type, x.shape[0])
-        out = self.root(x)
+        out = self.root(x if rows is None else x[rows])
         weights = self.relation_weights()
         for group in plan.groups:
             w = weights[group.relation]

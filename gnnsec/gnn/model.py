@@ -89,14 +89,29 @@ class HeteroRGCNEncoder(nn.Module):
         if plan is None:
             plan = RelationPlan.build(edge_index, edge_type, x.shape[0])
         h = self.input_proj(x)
-        last = len(self.convs) - 1
-        for layer, (conv, norm, residual) in enumerate(zip(self.convs, self.norms, self.residuals, strict=True)):
-            m = norm(conv(h, edge_index, edge_type, plan))
-            if layer < last:
-                m = self.dropout(self.activation(m))
-            h = m + residual(h)
-            if str(layer) in self.adapters:
-                h = self.adapters[str(layer)](h)
+        for layer in range(len(self.convs)):
+            h = self.layer(layer, h, edge_index, edge_type, plan)
+        return h
+
+    def layer(
+        self,
+        layer: int,
+        h: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_type: torch.Tensor,
+        plan: RelationPlan,
+        rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """:math:`h^{l+1}` from the whole :math:`h^l`: every row, or only the destination ``rows`` (the plan's
+        destinations then index ``rows``). Every term is row-wise but the messages, so a row subset needs only
+        the edges into it: what partitioned scoring runs on each rank."""
+        conv, norm, residual = self.convs[layer], self.norms[layer], self.residuals[layer]
+        m = norm(conv(h, edge_index, edge_type, plan, rows=rows))
+        if layer < len(self.convs) - 1:
+            m = self.dropout(self.activation(m))
+        h = m + residual(h if rows is None else h[rows])
+        if str(layer) in self.adapters:
+            h = self.adapters[str(layer)](h)
         return h
 
 
