@@ -4,7 +4,8 @@ A file is read to the end into a :class:`Staging` first; only a file that read c
 to the loader, so a corrupt file writes nothing.  Every record is checked whole before it is staged
 (:mod:`gnnsec.ingest.validation`: sizes, int64, finite floats, datetimes, property names, and the
 names gnnsec reserves, such as ``window``, ``count`` or ``anomaly_*``), so whatever Neo4j would refuse
-is a bad record here, never a failed write after earlier transactions committed.
+is a bad record here rather than a failed write. A write Neo4j still fails part-way (a crash, a full disk) is
+undone by the loader (:mod:`gnnsec.graphdb.undo`).
 
 Memory is bounded by the number of distinct entities and ``(source, type, target, window)`` keys, not
 by the number of events: a million CloudTrail events by a few hundred principals stage into a few
