@@ -23,6 +23,7 @@ import io
 import os
 import queue as queue_module
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.queues import Queue
@@ -109,6 +110,26 @@ def _worker(rank: int, world_size: int, port: int, snapshot: Snapshot, config: T
 
 
 # Same shape as graphdb.loader.write_staging's signature (input, settings, progress, flags): a layout, no shared code.
+def collect(workers: Any, out: Queue[Any], handle: Callable[..., None], grace: float = 0.5) -> None:
+    """Hand every message the ranks put on ``out`` to ``handle`` while they run, then what they put just before
+    exiting (waiting ``grace`` seconds for each). ``workers`` is ``torch.multiprocessing.spawn(..., join=False)``'s
+    context: its ``join`` raises ``ProcessRaisedException`` (a rank's traceback) when a rank failed, and
+    ``ProcessExitedException`` when one was killed."""
+    done = False
+    while not done:
+        try:
+            handle(*out.get(timeout=0.2))
+            continue
+        except queue_module.Empty:
+            pass
+        done = workers.join(timeout=0)
+    while True:
+        try:
+            handle(*out.get(timeout=grace))
+        except queue_module.Empty:
+            break
+
+
 def fit_data_parallel(
     snapshot: Snapshot,
     config: TrainConfig,
@@ -157,19 +178,7 @@ def fit_data_parallel(
             rank, shards, state = payload[0]
             records.append(RankRecord(rank, shards, state_from_bytes(state)))
 
-    done = False
-    while not done:
-        try:
-            handle(*out.get(timeout=0.2))
-            continue
-        except queue_module.Empty:
-            pass
-        done = workers.join(timeout=0)  # raises ProcessRaisedException when a rank failed
-    while True:  # what the ranks put just before exiting
-        try:
-            handle(*out.get(timeout=0.5))
-        except queue_module.Empty:
-            break
+    collect(workers, out, handle)
     if failure is not None:
         raise failure
     if fitted is None:

@@ -25,7 +25,6 @@ the model; processes start as for training (:mod:`gnnsec.gnn.distributed`): ``to
 from __future__ import annotations
 
 import os
-import queue as queue_module
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -216,7 +215,7 @@ def _run_ranks(model: GraphAutoencoder, graph: GraphTensors, bounds: list[int], 
 
     import torch.multiprocessing as torch_mp
 
-    from gnnsec.gnn.distributed import free_port, state_to_bytes
+    from gnnsec.gnn.distributed import collect, free_port, state_to_bytes
 
     threads = max(1, torch.get_num_threads() // nproc)  # the ranks share this process's thread budget
     out: Queue[Any] = multiprocessing.get_context("spawn").Queue()
@@ -232,22 +231,10 @@ def _run_ranks(model: GraphAutoencoder, graph: GraphTensors, bounds: list[int], 
             shards[record.rank] = (record, (z, errors, logits))
 
     try:
-        done = False
-        while not done:
-            try:
-                take(*out.get(timeout=0.2))
-                continue
-            except queue_module.Empty:
-                pass
-            done = workers.join(timeout=0)  # raises ProcessRaisedException (a rank's traceback) when one failed
+        collect(workers, out, take, grace=1.0)
     except torch_mp.ProcessExitedException as exc:
         raise StateError(f"scoring process {exc.error_index} of {nproc} died ({exc}); the likeliest cause is memory: "
                          "score with a smaller --nproc") from exc
-    while len(shards) < nproc:  # what the ranks put just before exiting
-        try:
-            take(*out.get(timeout=5.0))
-        except queue_module.Empty:
-            break
     if sorted(shards) != list(range(nproc)):
         raise RuntimeError(f"partitioned encoding ended with shards {sorted(shards)} of {nproc}")
     return [shards[r][0] for r in range(nproc)], [shards[r][1] for r in range(nproc)]
