@@ -153,6 +153,7 @@ def _worker(rank: int, world_size: int, port: int, model_config: dict[str, Any],
         dist.destroy_process_group()
 
 
+# embed_partitioned and embed_shards take embed()'s parameters plus nproc, on purpose: a drop-in for it.
 def embed_partitioned(
     model: GraphAutoencoder,
     snapshot: Snapshot,
