@@ -273,13 +273,13 @@ def _suspicion(score: np.ndarray) -> np.ndarray:
     return -np.log(np.clip(1.0 - score, 1e-4, 1.0))
 
 
-def neighbour_surprise(snapshot: Snapshot, features: WindowFeatures, score: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def neighbour_surprise(snapshot: Snapshot, features: WindowFeatures, score: np.ndarray,
+                       links: _Links | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""For each pair, the largest :math:`-\log(1 - \hat F)` of a principal it had a relationship with that same
     window (either direction), where :math:`\hat F` is that principal's first-pass calibrated score; and which
     pair that was (−1 for none). A stolen CI key looks ordinary by itself, but it assumed a role that did
     something no role had done: guilt by association, one hop, on the day's graph."""
-    links = _links(snapshot, features)
+    links = links if links is not None else _links(snapshot, features)
     return _strongest(links.me, links.other, _suspicion(score)[links.other], features.num_pairs)
 
 
@@ -320,7 +320,7 @@ def _together(me: np.ndarray, other: np.ndarray, keys: np.ndarray) -> np.ndarray
 
 
 def coincident_neighbour_surprise(snapshot: Snapshot, features: WindowFeatures, score: np.ndarray,
-                                  seconds: float) -> tuple[np.ndarray, np.ndarray]:
+                                  seconds: float, links: _Links | None = None) -> tuple[np.ndarray, np.ndarray]:
     r"""Suspicion passed along an *existing* relationship by a principal whose new relationships of the day began
     within ``seconds`` (same or next bin) of the entity's own, shared among all it was so co-active with:
 
@@ -333,7 +333,7 @@ def coincident_neighbour_surprise(snapshot: Snapshot, features: WindowFeatures, 
     then ordinary; an account co-active with hundreds of entities implicates none of them (the :math:`\log k_j`
     share). New relationships are left out as links: their two ends are co-active by construction, and
     :func:`neighbour_surprise` already passes suspicion along them."""
-    links = _links(snapshot, features)
+    links = links if links is not None else _links(snapshot, features)
     old = ~links.new
     me, other = links.me[old], links.other[old]
     together = _together(me, other, _new_relationship_bins(snapshot, features, links, seconds))
@@ -368,11 +368,12 @@ class PairDetector:
     def _with_neighbour(self, features: WindowFeatures, first: TailScores) -> tuple[WindowFeatures, np.ndarray]:
         import dataclasses
 
-        value, source = neighbour_surprise(self.snapshot, features, first.score)
+        links = _links(self.snapshot, features)  # both columns walk the same links, found once
+        value, source = neighbour_surprise(self.snapshot, features, first.score, links)
         values, sources, columns = [value], [source], [NEIGHBOUR_COLUMN]
         if self.config.coincidence_seconds > 0:
             value, source = coincident_neighbour_surprise(self.snapshot, features, first.score,
-                                                          self.config.coincidence_seconds)
+                                                          self.config.coincidence_seconds, links)
             values.append(value)
             sources.append(source)
             columns.append(COINCIDENT_COLUMN)
