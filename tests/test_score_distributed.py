@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from daily_activity import write_activity
 from gnn_helpers import make_estate, single_thread, tiny_train_config
 
 from gnnsec.errors import InputError
@@ -155,15 +156,7 @@ def _load(driver: neo4j.Driver) -> None:
         WITH count(*) AS done UNWIND ['role0', 'role1', 'role2'] AS r MERGE (:Role {uid: r, cloud: 'aws', account: 'A'})
         WITH count(*) AS done MERGE (:IP {uid: 'ip:203.0.113.9'})
         """)
-    for rel in ("ACCESS", "AUTHENTICATES_FROM", "ASSUMES_ROLE"):
-        driver.execute_query(
-            f"""
-            UNWIND $rows AS row
-            MATCH (a {{uid: row.src}}) MATCH (b {{uid: row.dst}})
-            MERGE (a)-[r:{rel} {{window: row.w}}]->(b)
-            SET r.count = 3, r.first_seen = row.w + duration({{hours: row.h}}),
-                r.last_seen = row.w + duration({{hours: row.h, minutes: 5}}), r.actions = ['GetObject']
-            """, rows=[r for r in rows if r["type"] == rel])
+    write_activity(driver, rows)
 
 
 def _written(driver: neo4j.Driver) -> tuple[dict[str, Any], dict[tuple[str, str, str], Any]]:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import neo4j
 import pytest
+from daily_activity import write_activity
 
 from gnnsec.errors import StateError
 from gnnsec.workflow import score_windows, windows_to_score
@@ -40,15 +41,7 @@ def _load(driver: neo4j.Driver) -> None:
     driver.execute_query(
         "MERGE (:Bucket {uid: 'bucket', cloud: 'aws', account: 'A'}) MERGE (:Bucket {uid: 'secret', cloud: 'aws', "
         "account: 'A'}) MERGE (:Role {uid: 'role', cloud: 'aws', account: 'A'}) MERGE (:IP {uid: 'ip:203.0.113.9'})")
-    for rel in ("ACCESS", "AUTHENTICATES_FROM", "ASSUMES_ROLE"):
-        driver.execute_query(
-            f"""
-            UNWIND $rows AS row
-            MATCH (a {{uid: row.src}}) MATCH (b {{uid: row.dst}})
-            MERGE (a)-[r:{rel} {{window: row.w}}]->(b)
-            SET r.count = 3, r.first_seen = row.w + duration({{hours: row.h}}),
-                r.last_seen = row.w + duration({{hours: row.h, minutes: 5}}), r.actions = ['GetObject']
-            """, rows=[r for r in rows if r["type"] == rel])
+    write_activity(driver, rows)
 
 
 def _runs(driver: neo4j.Driver) -> list[tuple[datetime, int]]:
