@@ -144,6 +144,22 @@ def test_calibration_is_fine_grained_and_uniform_on_normal_data() -> None:
     assert extreme.score[0] >= 0.99 and extreme.anomalous[0]
 
 
+def test_scores_beyond_every_reference_pair_follow_the_fitted_tail() -> None:
+    """With 200 reference pairs the ECDF stops at 200/201 ≈ 0.995, under an ordinary 0.998 of a larger group; past
+    the reference's largest raw score the calibrated score keeps rising along the fitted exponential tail."""
+    rng = np.random.default_rng(2)
+    group, first = np.zeros(200, np.int64), np.zeros(200, np.int64)
+    probe = np.array([[50.0, 50.0, 0.0, 0.0], [50.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    capped = TailModel(TailConfig(extrapolate_tail=False)).fit(group, first, rng.exponential(size=(200, 4)))
+    model = TailModel(TailConfig()).fit(group, first, rng.exponential(size=(200, 4)))
+    beyond = model.score(group[:3], first[:3], probe)
+    assert beyond.raw[0] > model.groups[(0, 0)].calibration[-1]  # two surprises no reference pair reached
+    assert capped.score(group[:3], first[:3], probe).score[0] == pytest.approx(200 / 201)
+    assert 0.999 < beyond.score[0] < 1.0 and beyond.anomalous[0]
+    assert beyond.score[0] > beyond.score[1] > beyond.score[2]
+    assert model.groups[(0, 0)].tail_scale >= 1.0  # never a thinner tail than one Exp(1) surprise
+
+
 def test_small_labels_borrow_the_pooled_reference_and_say_so() -> None:
     rng = np.random.default_rng(1)
     group = np.r_[np.zeros(500, np.int64), np.ones(10, np.int64)]

@@ -11,14 +11,17 @@ so a value every entity of the label shows (no new edge, usual volume) costs not
 past window reached costs :math:`\log(|R_g|+1)`. A pair's raw score is the sum of its ``top_k`` largest
 surprises (correlated columns such as "new edges" and "new edge share" are not counted many times over).
 
-Calibration: every historical pair is scored the same way, leaving itself out of the tail counts, and
-the calibrated score of a new pair is the empirical CDF of those raw scores,
-:math:`\hat F_g(s) = (\#\{r : s_r < s\} + \tfrac12\#\{r : s_r = s\}) / (|R_g| + 1)` (mid-rank, so an
-ordinary pair tied with most of the reference scores about 0.5, not 1). With entities × windows reference points
-(60 users × 30 days = 1,800) the 0.99 quantile is resolved instead of moving in steps of 1/12, and
-because every label is calibrated against its own normal, one overall top list across labels makes
-sense. Groups with fewer than ``min_reference`` pairs borrow the pooled reference of all labels
-(``calibration = "pooled"``); below that even pooled, ``"low"``.
+Calibration: every historical pair is scored the same way, leaving itself out of the tail counts, and the
+calibrated score of a new pair is the empirical CDF of those raw scores,
+:math:`\hat F_g(s) = (\#\{r : s_r < s\} + \tfrac12\#\{r : s_r = s\}) / (|R_g| + 1)` (mid-rank, so an ordinary
+pair tied with most of the reference scores about 0.5, not 1). Beyond the largest reference raw score
+:math:`s_{\max}` the ECDF would stop at :math:`|R_g|/(|R_g|+1)`; there the score follows an exponential tail
+fitted to the reference's top scores, :math:`1 - e^{-(s - s_{\max})/\beta} / (|R_g| + 1)` (:func:`tail_scale`),
+so a group with few reference pairs (first-time VMs) does not cap its most anomalous pairs under ordinary ones of
+a larger group. With entities × windows reference points (60 users × 30 days = 1,800) the 0.99 quantile is
+resolved instead of moving in steps of 1/12, and because every label is calibrated against its own normal, one
+overall top list across labels makes sense. Groups with fewer than ``min_reference`` pairs borrow the pooled
+reference of all labels (``calibration = "pooled"``); below that even pooled, ``"low"``.
 
 The same machinery scores relationships, grouped by relation type: a window relationship's columns are
 "never seen before", peer rarity, "first of its type for the source", type rarity among the source's
@@ -54,6 +57,9 @@ class TailConfig:
     coincidence_seconds: float = 3600.0
     """Time bins within which an entity's new relationships and a linked principal's count as one session (one hour:
     AssumeRole's default session) for :func:`coincident_neighbour_surprise`; 0 leaves that column out."""
+    extrapolate_tail: bool = True
+    """Beyond its largest reference raw score, extrapolate the calibrated score along the reference's fitted
+    exponential tail (:func:`tail_scale`) instead of stopping at n/(n+1)."""
     warmup_windows: int = 1
     """Windows at the start of the observed history left out of the reference (everything is new there)."""
     min_reference_windows: int = 3
@@ -77,6 +83,29 @@ class _Group:
     sorted_columns: np.ndarray  # [n, F], each column sorted ascending
     calibration: np.ndarray  # sorted leave-one-out raw scores of the reference pairs [n]
     kind: str
+    tail_scale: float = 1.0  # exponential scale of the calibration's upper tail, for scores beyond its maximum
+
+
+TAIL_FIT_SHARE = 0.02
+"""The reference's top share (at least :data:`TAIL_FIT_MIN` pairs) whose excesses fit the tail beyond its maximum."""
+TAIL_FIT_MIN = 10
+
+
+_TOP = 1.0 - 1e-12
+
+
+def tail_scale(calibration: np.ndarray) -> float:
+    r"""Scale :math:`\beta` of an exponential tail (peaks over threshold, the generalised Pareto with shape 0) fitted
+    to the excesses of the top :math:`m` sorted raw scores over the next one, :math:`\hat\beta =
+    \tfrac1m\sum (s_{(i)} - s_{(m+1)})`, and never under 1: a raw score sums surprises that are each −log of a tail
+    share, so its tail decays no faster than one :math:`\mathrm{Exp}(1)` (SPOT, Siffer et al., KDD 2017, fits the
+    same tail to extrapolate thresholds)."""
+    n = calibration.size
+    m = max(TAIL_FIT_MIN, math.ceil(TAIL_FIT_SHARE * n))
+    if n <= m:
+        return 1.0
+    excess = calibration[-m:] - calibration[-m - 1]
+    return max(1.0, float(excess.mean()))
 
 
 class TailModel:
@@ -109,7 +138,8 @@ class TailModel:
         surprise = -np.log((counts + 1.0) / n)
         if habit is not None:
             surprise *= 1.0 - habit
-        return _Group(sorted_columns, np.sort(self._raw(surprise)), kind)
+        calibration = np.sort(self._raw(surprise))
+        return _Group(sorted_columns, calibration, kind, tail_scale(calibration))
 
     def fit(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray, habit: np.ndarray | None = None) -> TailModel:
         """Reference groups keyed by (group, stratum), with a pooled reference per stratum. ``habit`` ([P, F] in
@@ -132,7 +162,7 @@ class TailModel:
         if found is None and self.pooled:
             # No reference in this stratum at all: the other stratum's pooled reference, marked low.
             other = next(iter(self.pooled.values()))
-            return _Group(other.sorted_columns, other.calibration, "low")
+            return _Group(other.sorted_columns, other.calibration, "low", other.tail_scale)
         return found
 
     def score(self, group: np.ndarray, stratum: np.ndarray, x: np.ndarray,
@@ -158,6 +188,12 @@ class TailModel:
             below = np.searchsorted(ref.calibration, raw[rows], side="left")
             upto = np.searchsorted(ref.calibration, raw[rows], side="right")
             score[rows] = (below + 0.5 * (upto - below)) / (ref.calibration.size + 1.0)
+            # Beyond every reference pair the ECDF stops at n/(n+1): with 200 first-time VMs two maximal surprises
+            # reached only 0.995, under returning VMs' 0.998 for less. Extrapolate along the fitted tail instead.
+            beyond = (raw[rows] > ref.calibration[-1]) & self.config.extrapolate_tail
+            excess = raw[rows][beyond] - ref.calibration[-1]
+            tail = np.exp(-excess / ref.tail_scale) / (ref.calibration.size + 1.0)
+            score[rows[beyond]] = np.minimum(1.0 - tail, _TOP)  # stays under 1 where the tail underflows
             for r in rows.tolist():
                 calibration[r] = ref.kind
         return TailScores(raw, score, surprise, calibration, score >= self.config.threshold)
@@ -411,7 +447,7 @@ def fit_edges(snapshot: Snapshot, features: WindowFeatures, config: TailConfig |
     """The relationship reference: every historical window relationship, grouped by relation type."""
     config = config or TailConfig()
     edge_config = TailConfig(top_k=features.edge_x.shape[1], min_reference=config.min_reference,
-                             threshold=config.threshold)
+                             threshold=config.threshold, extrapolate_tail=config.extrapolate_tail)
     warm = features.edge_window >= features.origin + config.warmup_windows * 86400.0
     groups = edge_groups(snapshot, features)[warm]
     return TailModel(edge_config).fit(groups, np.zeros_like(groups), features.edge_x[warm])
