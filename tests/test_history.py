@@ -304,3 +304,25 @@ def test_the_coincident_neighbour_reason_names_the_principal() -> None:
     reasons = PairExplainer(snap, extended, neighbours).reasons(row["u0"], surprise)
     assert reasons == ["new activity in the same hour as role's, itself unusual, through a relationship it had "
                        "(never seen before)"], reasons
+
+
+def test_a_principal_passes_on_what_it_did_not_what_was_done_to_it() -> None:
+    """u0 assumes the role for the first time, so the role's day is unusual only as an object (a new principal reached
+    it). Handing that back to u0 as a neighbour's suspicion would count u0's own novelty twice (on a medium estate a
+    GCP user who first reached an instance got the instance's "new principal" back and outranked the attackers)."""
+    from gnnsec.gnn.window_detect import NEIGHBOUR_COLUMN, OBJECT_COLUMNS, PairDetector, actor_view
+
+    snap = estate()
+    f = history_features(snap)
+    day5 = DAY0 + 5 * WINDOW_SECONDS
+    history, today = f.select(np.flatnonzero(f.window < day5)), f.select(np.flatnonzero(f.window == day5))
+    assert not set(OBJECT_COLUMNS) & set(actor_view(today).columns)
+    habit = actor_view(today).habit
+    assert habit is not None and habit.shape == (today.num_pairs, len(today.columns) - len(OBJECT_COLUMNS))
+    u0 = _row(today, snap, "u0", 5)
+    passed = {}
+    for actor in (True, False):
+        _, extended, source = PairDetector(snap, TailConfig(actor_suspicion=actor)).fit(history).score(today)
+        assert snap.node_uid[int(today.node[source[u0, 0]])] == "role"
+        passed[actor] = extended.x[u0, extended.columns.index(NEIGHBOUR_COLUMN)]
+    assert passed[True] < passed[False]
