@@ -266,3 +266,23 @@ def test_files_staged_together_are_undone_together_and_named(clean_db: Any) -> N
     assert "writing 2 files staged together (/logs/hour-14.json … /logs/hour-15.json) failed" in str(failure.value)
     assert failure.value.batches == ["hour-14", "hour-15"] and failure.value.undone
     assert graph_state(clean_db) == before
+
+
+def test_before_images_and_undo_send_their_rows_inside_a_map(clean_db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list parameter's size bucket is part of Neo4j's plan cache key (``gnnsec.graphdb.loader``'s module doc): the
+    before-image reads and the undo, like the loader's writes, pass no list at the top, so each text is one plan."""
+    from neo4j import ManagedTransaction
+
+    sent: list[dict[str, Any]] = []
+    run = ManagedTransaction.run
+
+    def recording(self: ManagedTransaction, query: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        sent.append({**(parameters or {}), **kwargs})
+        return run(self, query, parameters, **kwargs)
+
+    load_before(clean_db, "an earlier version of this batch")
+    monkeypatch.setattr(ManagedTransaction, "run", recording)
+    with pytest.raises(WriteFailed) as failure:
+        write_staging(clean_db, poisoned(estate("file-b", SECOND, version="v2"), "CAN_ASSUME"), batch_size=SMALL)
+    assert failure.value.undone and len(sent) > 30  # writes, before images and the undo's reads and restores
+    assert all(not isinstance(value, list) for parameters in sent for value in parameters.values())

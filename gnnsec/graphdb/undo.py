@@ -88,13 +88,15 @@ class _Plan:
 
 
 def _match(shape: Shape) -> str:
-    """The MATCH of the loader's MERGE for ``$rows`` (``row.i`` numbers them), binding ``x``; index-backed (uid)."""
+    """The MATCH of the loader's MERGE for ``$chunk.rows`` (``row.i`` numbers them), binding ``x``; index-backed (uid).
+
+    Rows inside a map, as the loader sends them: a list parameter's size bucket is part of Neo4j's plan cache key."""
     if shape.kind == "node":
         schema.label_id(shape.label)
-        return f"UNWIND $rows AS row\nMATCH (x:{shape.label} {{uid: row.uid}})"
+        return f"UNWIND $chunk.rows AS row\nMATCH (x:{shape.label} {{uid: row.uid}})"
     schema.validate_edge(shape.label, shape.rel_type, shape.target_label)
     window = "\nWHERE x.window = datetime({epochMillis: row.window})" if shape.kind == "activity" else ""
-    return (f"UNWIND $rows AS row\nMATCH (a:{shape.label} {{uid: row.src}})\nMATCH (b:{shape.target_label} "
+    return (f"UNWIND $chunk.rows AS row\nMATCH (a:{shape.label} {{uid: row.src}})\nMATCH (b:{shape.target_label} "
             f"{{uid: row.dst}})\nMATCH (a)-[x:{shape.rel_type}]->(b){window}")
 
 
@@ -148,7 +150,7 @@ def read_before(tx: ManagedTransaction, units: Sequence[tuple[Shape, Sequence[Ro
     for shape, rows in units:
         image: Before = defaultdict(list)
         result = tx.run(f"{_match(shape)}\n{_properties(shape)}",
-                        rows=_keys(shape, enumerate(rows)))
+                        chunk={"rows": _keys(shape, enumerate(rows))})
         for record in result:
             image[record["i"]].append((record["id"], _read_properties(record)))
         images.append(dict(image))
@@ -174,7 +176,7 @@ def _undo_part(tx: ManagedTransaction, shape: Shape, part: list[tuple[int, Row]]
     A transaction function (``execute_write`` may run it again): it changes nothing outside the transaction."""
     degree = ", COUNT { (x)--() } AS degree" if shape.kind == "node" else ", 0 AS degree"
     result = tx.run(f"{_match(shape)}\nSET x.{_LOCK} = true REMOVE x.{_LOCK}\n{_properties(shape, degree)}",
-                    rows=_keys(shape, iter(part)))
+                    chunk={"rows": _keys(shape, iter(part))})
     now: dict[int, list[tuple[str, dict[str, Any], int]]] = defaultdict(list)
     for record in result:
         now[record["i"]].append((record["id"], _read_properties(record), record["degree"]))
@@ -188,13 +190,13 @@ def _undo_part(tx: ManagedTransaction, shape: Shape, part: list[tuple[int, Row]]
     entity = "(x)" if shape.kind == "node" else "()-[x]->()"
     if plan.deletes:
         guard = " AND NOT (x)--()" if shape.kind == "node" else ""
-        deleted = tx.run(f"UNWIND $ids AS id MATCH {entity} WHERE elementId(x) = id{guard} DELETE x "
-                         "RETURN count(*) AS n", ids=plan.deletes).single(strict=True)["n"]
+        deleted = tx.run(f"UNWIND $chunk.ids AS id MATCH {entity} WHERE elementId(x) = id{guard} DELETE x "
+                         "RETURN count(*) AS n", chunk={"ids": plan.deletes}).single(strict=True)["n"]
         tally.deleted = int(deleted)
         tally.left += len(plan.deletes) - tally.deleted
     if plan.sets:
-        tx.run(f"UNWIND $rows AS row MATCH {entity} WHERE elementId(x) = row.id SET x += row.props",
-               rows=plan.sets).consume()
+        tx.run(f"UNWIND $chunk.rows AS row MATCH {entity} WHERE elementId(x) = row.id SET x += row.props",
+               chunk={"rows": plan.sets}).consume()
         tally.restored = len(plan.sets)
     return tally
 
