@@ -31,7 +31,7 @@ label, and (when a trained model is given) DistMult's improbability.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -262,11 +262,9 @@ OBJECT_COLUMNS = ("new_in_edges", "new_in_share", "in_volume_z")
 
 def actor_view(features: WindowFeatures) -> WindowFeatures:
     """The features without :data:`OBJECT_COLUMNS`: an entity as an actor."""
-    import dataclasses
-
     keep = [j for j, name in enumerate(features.columns) if name not in OBJECT_COLUMNS]
     habit = None if features.habit is None else features.habit[:, keep]
-    return dataclasses.replace(features, x=features.x[:, keep], columns=tuple(features.columns[j] for j in keep),
+    return replace(features, x=features.x[:, keep], columns=tuple(features.columns[j] for j in keep),
                                habit=habit)
 
 
@@ -418,21 +416,20 @@ class PairDetector:
         self.snapshot = snapshot
         self.config = config or TailConfig()
         self.propagate = propagate
-        self.first: TailModel | None = None
-        self.actor: TailModel | None = None
+        self.first: TailModel | None = None  # one pass: the score itself
+        self.passing: TailModel | None = None  # what a principal passes on to its neighbours
         self.second: TailModel | None = None
 
-    def _passed(self, features: WindowFeatures, first: TailScores) -> np.ndarray:
-        """The first-pass score each principal passes on: as an actor when configured, else its whole score."""
-        if self.actor is None:
-            return first.score
-        return score_pairs(self.actor, actor_view(features)).score
+    def _passed(self, features: WindowFeatures) -> np.ndarray:
+        """The first-pass score each principal passes on: as an actor (``TailConfig.actor_suspicion``) or whole."""
+        if self.passing is None:
+            raise ValueError("fit the detector on history first")
+        view = actor_view(features) if self.config.actor_suspicion else features
+        return score_pairs(self.passing, view).score
 
-    def _with_neighbour(self, features: WindowFeatures, first: TailScores) -> tuple[WindowFeatures, np.ndarray]:
-        import dataclasses
-
+    def _with_neighbour(self, features: WindowFeatures) -> tuple[WindowFeatures, np.ndarray]:
         links = _links(self.snapshot, features)  # both columns walk the same links, found once
-        passed = self._passed(features, first)
+        passed = self._passed(features)
         value, source = neighbour_surprise(self.snapshot, features, passed, links)
         values, sources, columns = [value], [source], [NEIGHBOUR_COLUMN]
         if self.config.coincidence_seconds > 0:
@@ -443,28 +440,29 @@ class PairDetector:
             columns.append(COINCIDENT_COLUMN)
         added = np.zeros((features.num_pairs, len(columns)))
         habit = None if features.habit is None else np.c_[features.habit, added]
-        extended = dataclasses.replace(features, x=np.c_[features.x, np.stack(values, axis=1)],
+        extended = replace(features, x=np.c_[features.x, np.stack(values, axis=1)],
                                        columns=(*features.columns, *columns), habit=habit)
         return extended, np.stack(sources, axis=1)
 
     def fit(self, reference: WindowFeatures) -> PairDetector:
-        self.first = fit_pairs(reference, self.config)
-        self.actor = fit_pairs(actor_view(reference), self.config) if self.config.actor_suspicion else None
+        actor = self.config.actor_suspicion
+        # With two passes and actor suspicion the whole-entity first pass is never scored: fit only what is used.
+        self.first = None if self.propagate and actor else fit_pairs(reference, self.config)
         if self.propagate:
-            extended, _ = self._with_neighbour(reference, score_pairs(self.first, reference))
+            self.passing = fit_pairs(actor_view(reference), self.config) if actor else self.first
+            extended, _ = self._with_neighbour(reference)
             self.second = fit_pairs(extended, self.config)
         return self
 
     def score(self, current: WindowFeatures) -> tuple[TailScores, WindowFeatures, np.ndarray]:
         """(scores, the features they were computed on, [P, added columns] the neighbour pair behind each pair's
         neighbour columns, −1 for none)."""
+        if self.second is not None:
+            extended, source = self._with_neighbour(current)
+            return score_pairs(self.second, extended), extended, source
         if self.first is None:
             raise ValueError("fit the detector on history first")
-        first = score_pairs(self.first, current)
-        if not self.propagate or self.second is None:
-            return first, current, np.full((current.num_pairs, 0), -1, dtype=np.int64)
-        extended, source = self._with_neighbour(current, first)
-        return score_pairs(self.second, extended), extended, source
+        return score_pairs(self.first, current), current, np.full((current.num_pairs, 0), -1, dtype=np.int64)
 
 
 def edge_groups(snapshot: Snapshot, features: WindowFeatures) -> np.ndarray:
