@@ -35,6 +35,10 @@ class Snapshot:
     window_start: float | None = None
     window_end: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    edge_element_id: list[str] = field(default_factory=list)
+    """Neo4j element ids of the relationships when exported from the database (else empty): write-back in the
+    same run seeks each one directly instead of expanding from its source node and filtering by type, target
+    and window. Nodes need none: given both, the planner still prefers the uid uniqueness index."""
 
     @property
     def num_nodes(self) -> int:
@@ -60,5 +64,7 @@ class Snapshot:
                 raise ValueError(f"{name} must have shape [E]")
         if len(self.edge_window) != e or len(self.edge_actions) != e:
             raise ValueError("edge lists disagree in length")
+        if len(self.edge_element_id) not in (0, e):
+            raise ValueError("edge_element_id must be empty or hold one id per relationship")
         if e and (self.edge_index.min() < 0 or self.edge_index.max() >= n):
             raise ValueError("edge_index points outside the node range")

@@ -190,10 +190,11 @@ def score_graph(
     )
     if write:
         src, dst = snapshot.edge_index
+        element_id = _element_ids(snapshot)
         edge_scores = [
             EdgeScore(labels[int(src[e])], snapshot.node_uid[int(src[e])], schema.RELATION_NAMES[int(t)],
                       labels[int(dst[e])], snapshot.node_uid[int(dst[e])], _edge_window(snapshot.edge_window[e]),
-                      float(emb.edge_logit[e]), float(output.edge_anomaly[e]))
+                      float(emb.edge_logit[e]), float(output.edge_anomaly[e]), element_id=element_id(e))
             for e, t in enumerate(snapshot.edge_type.tolist())
         ]
         say("writing scores back to Neo4j")
@@ -204,6 +205,13 @@ def score_graph(
         record_run(driver, run, database=database)
     run.seconds = time.perf_counter() - started
     return ScoreResult(run, snapshot, output, node_scores)
+
+
+def _element_ids(snapshot: Snapshot) -> Callable[[int], str | None]:
+    """Relationship ``e``'s element id from this run's export, for write-back (``None`` when the snapshot
+    did not come from the database)."""
+    ids = snapshot.edge_element_id
+    return ids.__getitem__ if ids else (lambda _e: None)
 
 
 def find_node_query() -> str:
@@ -450,6 +458,7 @@ def score_windows(
         node_scores.sort(key=lambda s: (-s.score, -s.raw))
         edges = score_edges(fit_edges(snapshot, reference, config), snapshot, current)
         src, dst = snapshot.edge_index
+        element_id = _element_ids(snapshot)
         edge_scores = []
         for j, e in enumerate(current.edge.tolist()):
             logit = float("nan") if implausible is None else float(np.log(1.0 / max(implausible[e], 1e-12) - 1.0))
@@ -457,6 +466,7 @@ def score_windows(
                 labels[int(src[e])], snapshot.node_uid[int(src[e])], schema.RELATION_NAMES[int(snapshot.edge_type[e])],
                 labels[int(dst[e])], snapshot.node_uid[int(dst[e])], window, logit, float(edges.score[j]),
                 edge_reasons(snapshot, current, j) if edges.score[j] >= config.threshold else [],
+                element_id=element_id(e),
             ))
         run = ScoringRun(
             run_id=uuid.uuid4().hex[:16], model_id=model_id, scored_at=datetime.now(UTC),

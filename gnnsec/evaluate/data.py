@@ -33,7 +33,7 @@ from gnnsec.times import parse_time
 if TYPE_CHECKING:
     from gnnsec.config import Neo4jSettings
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bump when the cached snapshot layout changes, so stale caches are rebuilt."""
 
 

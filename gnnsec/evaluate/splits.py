@@ -78,6 +78,7 @@ def subset(
         window_start=window[0] if window else snapshot.window_start,
         window_end=window[1] if window else snapshot.window_end,
         meta={k: v for k, v in snapshot.meta.items() if k != "labels"},
+        edge_element_id=[snapshot.edge_element_id[i] for i in rows] if snapshot.edge_element_id else [],
     )
     out.validate()
     return out
