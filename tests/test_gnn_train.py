@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from gnn_helpers import make_estate, single_thread, tiny_train_config
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig
 from gnnsec.gnn.objective import NegativeSampler, edge_auc, scaled_cosine_error
 from gnnsec.gnn.sampling import NeighbourSampler, iterate_subgraphs, pyg_sampler_available
-from gnnsec.gnn.train import fit
+from gnnsec.gnn.train import PHASES, fit
 
 __all__ = ["single_thread"]
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -174,3 +175,49 @@ def test_cuda_request_without_a_gpu_is_an_error_not_a_silent_cpu_run() -> None:
 def test_model_config_round_trips_through_a_plain_dict() -> None:
     config = ModelConfig(kind="sage", hidden_dim=12, adapter_after=(1,))
     assert ModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_epochs_record_their_steps_and_where_the_time_went() -> None:
+    snap, _ = make_estate(communities=4, seed=0)
+    config = tiny_train_config(epochs=2, full_batch_max_edges=10, batch_size=16, fanouts=(4, 4, 4), patience=100)
+    result = fit(snap, config).result
+    train_nodes = snap.num_nodes - len(result.val_node_uids)
+    for epoch in result.epochs:
+        assert epoch.steps == -(-train_nodes // 16)
+        assert set(epoch.phase_seconds) == set(PHASES) and min(epoch.phase_seconds.values()) >= 0
+        assert epoch.phase_seconds["forward"] > 0 and epoch.phase_seconds["backward"] > 0
+        assert sum(epoch.phase_seconds.values()) <= epoch.seconds
+    full = fit(snap, tiny_train_config(epochs=1)).result.epochs[0]
+    assert full.steps == 1 and full.phase_seconds["sample"] == 0 and full.phase_seconds["forward"] > 0
+
+
+def test_the_neighbour_sampler_indexes_the_training_edges_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gnnsec.gnn.train as train
+
+    built: list[int] = []
+    original = NeighbourSampler.__init__
+
+    def counting(self: NeighbourSampler, *args: Any, **kwargs: Any) -> None:
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NeighbourSampler, "__init__", counting)
+    monkeypatch.setattr(train, "pyg_sampler_available", lambda: False)
+    snap, _ = make_estate(communities=4, seed=0)
+    config = tiny_train_config(epochs=3, full_batch_max_edges=10, batch_size=16, fanouts=(4, 4, 4), patience=100)
+    assert len(fit(snap, config).result.epochs) == 3
+    assert len(built) == 1  # validation's sampler, reused by every epoch's batches
+
+
+def test_a_prebuilt_sampler_draws_the_same_subgraphs() -> None:
+    g = torch.Generator().manual_seed(3)
+    ei, et = torch.randint(0, 30, (2, 120), generator=g), torch.randint(0, 4, (120,), generator=g)
+    seeds = torch.arange(30)
+
+    def draw(sampler: NeighbourSampler | None) -> list[torch.Tensor]:
+        subs = iterate_subgraphs(ei, et, 30, seeds, [3, 2], 8, torch.Generator().manual_seed(0), use_pyg=False,
+                                 sampler=sampler)
+        return [torch.cat([s.n_id, s.edge_index.flatten(), s.edge_type]) for s in subs]
+
+    fresh, reused = draw(None), draw(NeighbourSampler(ei, et, 30, [3, 2]))
+    assert len(fresh) == 4 and all(torch.equal(a, b) for a, b in zip(fresh, reused, strict=True))

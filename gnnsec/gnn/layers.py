@@ -9,6 +9,7 @@ the difference on the same graph in the same run.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -137,23 +138,68 @@ class RelationalConv(nn.Module):
         if plan is None:
             plan = RelationPlan.build(edge_index, edge_type, x.shape[0])
         out = self.root(x if rows is None else x[rows])
-        weights = self.relation_weights()
-        for group in plan.groups:
+        # unbind, not weights[r] per relation: each indexing op's backward writes a dense [R, d_in, d_out]
+        # gradient, and 40 of them per layer were a tenth of a profiled mini-batch step (see _source_blocks).
+        weights = self.relation_weights().unbind(0)
+        summed: torch.Tensor | None = None
+        for group, part, block in _source_blocks(x, plan.groups):
             w = weights[group.relation]
             if group.transform_sources_first:
-                transformed = x[group.unique_src] @ w
+                transformed = block @ w
                 for start in range(0, group.dst.numel(), EDGE_CHUNK):  # bounds the E_r × d message buffer
-                    part = slice(start, start + EDGE_CHUNK)
-                    messages = transformed[group.src_inverse[part]] * group.norm[part].unsqueeze(1)
-                    out.index_add_(0, group.dst[part], messages)
-            else:
+                    chunk = slice(start, start + EDGE_CHUNK)
+                    messages = transformed[group.src_inverse[chunk]] * group.norm[chunk].unsqueeze(1)
+                    out.index_add_(0, group.dst[chunk], messages)
+                continue
+            if part.start == 0:
                 summed = x.new_zeros(group.unique_dst.numel(), self.in_dim)
-                for start in range(0, group.src.numel(), EDGE_CHUNK):
-                    part = slice(start, start + EDGE_CHUNK)
-                    summed.index_add_(0, group.dst_inverse[part], x[group.src[part]])
-                means = summed / group.dst_count.unsqueeze(1)
-                out.index_add_(0, group.unique_dst, means @ w)
+            assert summed is not None  # a group's slices arrive in order, the first one starts at 0
+            summed.index_add_(0, group.dst_inverse[part], block)
+            if part.stop >= group.src.numel():
+                out.index_add_(0, group.unique_dst, (summed / group.dst_count.unsqueeze(1)) @ w)
         return out
+
+
+def _source_blocks(
+    x: torch.Tensor, groups: list[RelationGroup]
+) -> Iterator[tuple[RelationGroup, slice, torch.Tensor]]:
+    """``(group, part, rows of x)`` for every relation: its distinct sources when it transforms sources
+    first (``part`` covers them all), else its edges' sources in slices of ``EDGE_CHUNK`` edges.
+
+    The rows are gathered in blocks of up to ``EDGE_CHUNK`` rows, one ``index_select`` each, not one per
+    relation: the backward of every gather is a dense ``[N, d_in]`` gradient that autograd zero-fills and
+    adds up, so per-relation gathers cost 40 · N · d_in per layer whatever the relation's size. On sampled
+    medium-estate subgraphs (9k nodes, 45k edges, 40 relations; 1 thread, alternate runs in one session,
+    load average 3.3-3.7) this and the ``unbind`` above took a step from 1.81 / 1.53 s to 1.04 / 0.75 s,
+    its backward from 1.04 / 0.91 s to 0.51 / 0.37 s, and a whole epoch (43 steps and validation) from
+    34-37 to 24 CPU seconds, with the same losses to the fourth decimal. Sources-first blocks come
+    before aggregate-first ones so that a block the matmul's backward keeps alive holds no per-edge rows.
+    """
+    pieces: list[tuple[RelationGroup, slice, torch.Tensor]] = []
+    for group in sorted(groups, key=lambda g: not g.transform_sources_first):  # stable: relation order within
+        if group.transform_sources_first:
+            pieces.append((group, slice(0, group.unique_src.numel()), group.unique_src))
+            continue
+        for start in range(0, group.src.numel(), EDGE_CHUNK):
+            part = slice(start, min(start + EDGE_CHUNK, group.src.numel()))
+            pieces.append((group, part, group.src[part]))
+    block: list[tuple[RelationGroup, slice, torch.Tensor]] = []
+    size = 0
+    for i, piece in enumerate(pieces):
+        block.append(piece)
+        size += piece[2].numel()
+        following = pieces[i + 1] if i + 1 < len(pieces) else None
+        if (
+            following is None
+            or size + following[2].numel() > EDGE_CHUNK
+            or following[0].transform_sources_first != piece[0].transform_sources_first
+        ):
+            rows = x.index_select(0, torch.cat([index for _, _, index in block]))
+            yield from (
+                (group, part, part_rows)
+                for (group, part, _), part_rows in zip(block, rows.split([p[2].numel() for p in block]), strict=True)
+            )
+            block, size = [], 0
 
 
 class InputProjection(nn.Linear):

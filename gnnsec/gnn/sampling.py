@@ -85,13 +85,15 @@ def iterate_subgraphs(
     batch_size: int,
     generator: torch.Generator,
     use_pyg: bool | None = None,
+    sampler: NeighbourSampler | None = None,
 ) -> Iterator[SampledSubgraph]:
     """Shuffled batches of ``seeds`` with their sampled neighbourhoods.
 
     Uses PyG ``NeighborLoader`` (on a ``Data`` carrying ``edge_type``) when its sampler backend is
     installed, else :class:`NeighbourSampler`. ``use_pyg`` forces one or the other. ``generator`` draws the
     batch order on both paths, so which seeds share a batch follows the run's seed; on the PyG path the
-    neighbour draws are the compiled sampler's own, not ``generator``'s.
+    neighbour draws are the compiled sampler's own, not ``generator``'s. ``sampler``, a
+    :class:`NeighbourSampler` already built over these edges and fanouts, saves re-indexing them on each call.
     """
     if use_pyg is None:
         use_pyg = pyg_sampler_available()
@@ -108,7 +110,8 @@ def iterate_subgraphs(
         for batch in loader:
             yield SampledSubgraph(batch.n_id, batch.edge_index, batch.edge_type, int(batch.batch_size))
         return
-    sampler = NeighbourSampler(edge_index, edge_type, num_nodes, list(fanouts))
+    if sampler is None:
+        sampler = NeighbourSampler(edge_index, edge_type, num_nodes, list(fanouts))
     order = seeds[torch.randperm(seeds.numel(), generator=generator)]
     for chunk in order.split(batch_size):
         yield sampler.sample(chunk, generator)

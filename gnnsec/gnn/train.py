@@ -31,7 +31,7 @@ import copy
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -44,7 +44,7 @@ from gnnsec.gnn.device import resolve_device
 from gnnsec.gnn.features import FeatureSpec, build_features, fit_feature_spec
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig, count_parameters, freeze_all_but_adapters
 from gnnsec.gnn.objective import Losses, NegativeSampler, Objective, StepBatch, sample_positives
-from gnnsec.gnn.sampling import SampledSubgraph, iterate_subgraphs
+from gnnsec.gnn.sampling import NeighbourSampler, SampledSubgraph, iterate_subgraphs, pyg_sampler_available
 from gnnsec.schema import NUM_RELATIONS
 from gnnsec.snapshot import Snapshot
 
@@ -75,6 +75,24 @@ class TrainConfig:
     24 GB machine: activations and gradients scale with edges x hidden width x layers."""
     batch_size: int = 1024
     fanouts: tuple[int, ...] = (10, 10, 10)
+    """Seeds per mini-batch and in-neighbours drawn per hop: kept after measuring the alternatives on the
+    medium estate (seed 0, 1 torch thread on a 2-core machine shared with other work, load average 2.3-6, so
+    the seconds are comparable only within one session; "loss" is the validation loss on the whole graph,
+    no sampling, of the model after that epoch). 1024 seeds sample ~9.3k nodes and ~45k edges (median in-degree
+    3; 1024/1288/4778/2227 nodes at hops 0-3), 43 steps an epoch; 2048 seeds sample ~11.4k nodes and 4096
+    ~14.7k, so larger batches make much cheaper epochs, but Adam's progress is per step and they lost at equal
+    wall-clock as well as at equal epochs:
+
+    ==============  ===========  ====================  ==========================================
+    batch, fanouts  s per epoch  loss / AUC, 3 epochs  loss at about the same wall-clock
+    ==============  ===========  ====================  ==========================================
+    1024, 10/10/10  24-40        0.326 / 0.922         0.326 after 86-106 s (3 epochs)
+    1024, 10/10/5   24-35        0.327 / 0.926         0.327 after 88-98 s (3 epochs)
+    2048, 10/10/10  16-22        0.374 / 0.888         0.361 after 105 s, 0.329 after 139 s
+    4096, 10/10/10  11-26        0.439 / 0.876         0.411 after 79-84 s, 0.345 after 127-130 s
+    ==============  ===========  ====================  ==========================================
+
+    The last fanout at 5 did not make steps measurably cheaper (few nodes have more than 5 in-edges)."""
     grad_clip: float = 5.0
     nproc: int = 1
     """Data-parallel worker processes (``gnnsec train --nproc``); 1 trains in this process, unchanged."""
@@ -98,6 +116,10 @@ class EpochStats:
     val_structure_loss: float
     val_edge_auc: float
     seconds: float
+    steps: int = 0  # optimiser steps this epoch (this rank's, in a data-parallel run)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Training seconds of this epoch per phase (:data:`PHASES`; validation is the rest of ``seconds``), so a
+    slow epoch says whether sampling, the forward pass, the backward pass or the optimiser is to blame."""
 
 
 @dataclass(slots=True)
@@ -123,6 +145,37 @@ class FitOutput(NamedTuple):
     model: GraphAutoencoder
     result: TrainResult
     spec: FeatureSpec
+
+
+PHASES = ("sample", "prepare", "forward", "backward", "optimiser")
+"""A training step's phases: draw the subgraph, build its batch (positives, negatives, relation plan), the
+objective's forward pass, its backward pass, gradient clipping and the optimiser step."""
+
+
+class _PhaseClock:
+    """Seconds per phase, each lap charged to the phase that just ended. On CUDA a lap waits for the kernels
+    queued so far; the steps already wait for their loss values, so this adds no stall worth measuring."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.last = time.perf_counter()
+
+    def reset(self) -> None:
+        """Zero every phase: a new epoch."""
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.start()
+
+    def start(self) -> None:
+        """Forget what happened since the last lap (validation, bookkeeping between steps)."""
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.seconds[phase] += now - self.last
+        self.last = now
 
 
 ProgressCallback = Callable[[EpochStats, int], None]
@@ -202,6 +255,20 @@ class _Run:
     x: torch.Tensor  # node features, on the training device
     sup_train: torch.Tensor  # labelled training nodes
     minibatch: bool
+    clock: _PhaseClock
+    sampler: NeighbourSampler | None = None  # built on first use, then shared by every epoch
+
+    def subgraphs(self, seeds: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[SampledSubgraph]:
+        """Shuffled batches of ``seeds`` with sampled neighbourhoods of the training graph (see
+        :func:`iterate_subgraphs`); the plain-torch sampler's CSR index over the training edges is built once
+        per run instead of once per epoch and per data-parallel batch."""
+        use_pyg = pyg_sampler_available()
+        if not use_pyg and self.sampler is None:
+            self.sampler = NeighbourSampler(self.train_index, self.train_type, self.graph.num_nodes,
+                                            list(self.config.fanouts))
+        return iterate_subgraphs(self.train_index, self.train_type, self.graph.num_nodes, seeds,
+                                 list(self.config.fanouts), batch_size, generator, use_pyg=use_pyg,
+                                 sampler=self.sampler)
 
     @property
     def device(self) -> torch.device:
@@ -263,6 +330,7 @@ def fit(
         x=graph.x.to(device),
         sup_train=split.labelled[torch.isin(split.labelled, split.train_nodes)],
         minibatch=train_index.shape[1] > config.full_batch_max_edges,
+        clock=_PhaseClock(device),
     )
     result = TrainResult(
         mode="minibatch" if run.minibatch else "full",
@@ -276,6 +344,7 @@ def fit(
     bad_epochs = 0
     for epoch in range(config.epochs):
         tick = time.perf_counter()
+        run.clock.reset()
         model.train()
         if sharded is not None:
             step_losses = sharded.epoch()
@@ -301,6 +370,8 @@ def fit(
             val_structure_loss=val.structure,
             val_edge_auc=val.edge_auc,
             seconds=time.perf_counter() - tick,
+            steps=len(step_losses),
+            phase_seconds=dict(run.clock.seconds),
         )
         result.epochs.append(stats)
         if progress is not None:
@@ -344,11 +415,16 @@ def _mean_step_losses(steps: list[_StepLoss]) -> _StepLoss:
 
 
 def _optimise(run: _Run, batch: StepBatch) -> _StepLoss:
+    clock = run.clock
+    clock.lap("prepare")
     losses = run.objective(batch)
+    clock.lap("forward")
     run.optimiser.zero_grad(set_to_none=True)
     losses.total.backward()
+    clock.lap("backward")
     torch.nn.utils.clip_grad_norm_(run.params, run.config.grad_clip)
     run.optimiser.step()
+    clock.lap("optimiser")
     return _StepLoss(float(losses.total.detach()), losses.feature, losses.structure, losses.supervised)
 
 
@@ -356,6 +432,7 @@ def _full_batch_step(run: _Run, generator: torch.Generator, chosen: torch.Tensor
     """One step on the whole training graph; ``chosen`` (schema-edge ids) are the positives when given,
     else up to ``positives_per_relation`` random training edges per relation."""
     config, graph, split = run.config, run.graph, run.split
+    run.clock.start()
     masked = _subset(config.mask_rate, split.train_nodes, generator)
     if chosen is None:
         picked = sample_positives(
@@ -395,11 +472,11 @@ def _minibatch_epoch(
     has_label = ~torch.isnan(split.targets)
     out: list[_StepLoss] = []
     if subgraphs is None:
-        subgraphs = iterate_subgraphs(
-            run.train_index, run.train_type, graph.num_nodes, split.train_nodes, list(config.fanouts),
-            config.batch_size, generator,
-        )
+        subgraphs = run.subgraphs(split.train_nodes, config.batch_size, generator)
+    clock = run.clock
+    clock.start()
     for sub in subgraphs:
+        clock.lap("sample")
         seeds_local = torch.arange(sub.num_seeds)
         masked = _subset(config.mask_rate, seeds_local, generator)
         src, rel, dst = _subgraph_positives(sub)
@@ -439,9 +516,11 @@ def _validation_batch(run: _Run) -> StepBatch:
     src, rel, dst, neg_src, neg_dst = src[:cap], rel[:cap], dst[:cap], neg_src[:cap], neg_dst[:cap]
     val_nodes = split.val_nodes[:cap]
     seeds = torch.unique(torch.cat([val_nodes, src, dst, neg_src, neg_dst]))
+    if run.sampler is None:  # the plain-torch sampler here whatever is installed; training reuses it
+        run.sampler = NeighbourSampler(run.train_index, run.train_type, graph.num_nodes, list(config.fanouts))
     sub = next(iterate_subgraphs(
         run.train_index, run.train_type, graph.num_nodes, seeds, list(config.fanouts), seeds.numel(),
-        torch.Generator().manual_seed(config.seed + 2), use_pyg=False,
+        torch.Generator().manual_seed(config.seed + 2), use_pyg=False, sampler=run.sampler,
     ))
     local = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     local[sub.n_id] = torch.arange(sub.n_id.numel())
@@ -524,11 +603,7 @@ class _Sharded:
                 raise InputError(f"{order.numel()} training nodes cannot feed {world} ranks; lower --nproc")
             mine = list(order.tensor_split(count)[rank::world])
             self._record(mine)
-            subgraphs = (
-                next(iterate_subgraphs(run.train_index, run.train_type, run.graph.num_nodes, chunk,
-                                       list(config.fanouts), chunk.numel(), self.steps))
-                for chunk in mine
-            )
+            subgraphs = (next(run.subgraphs(chunk, chunk.numel(), self.steps)) for chunk in mine)
             return _minibatch_epoch(run, self.steps, subgraphs)
         order = split.train_edges[torch.randperm(split.train_edges.numel(), generator=self.shuffle)]
         count = edge_batch_count(run.graph.edge_type[split.train_edges], config, world)
