@@ -1,6 +1,6 @@
 """CloudTrail ingest throughput, end to end into a real Neo4j, against a naive loader in the same run.
 
-    python benchmarks/ingest.py [--layout hourly|cloudtrail-5min [--days 1]] [--events N] [--seed 7]
+    python benchmarks/ingest.py [--layout hourly|cloudtrail-5min [--days 7]] [--events N] [--seed 7]
                                 [--naive-events 2000] [--workers N] [--rounds 1] [--engine spark [--master local[2]]]
 
 Generates ``--events`` realistic CloudTrail management and data events (a few hundred principals
@@ -26,13 +26,12 @@ first-ingest check reads the first 5-minute files of the same account (every reg
 the JSON adds ``layout_stats`` (files, events and bytes per file, regional and hourly skew) and
 ``batches_per_relationship``.  Both layouts are deterministic for ``--seed``.
 
-It spans ``--days 1`` by default (43,000 events, the daily rate of a 301k-event week), not the week, which
-did not finish its first full ingest in 10 minutes here.  Every file is a batch, and an aggregated daily
-relationship keeps one contribution per file that touched it, which the loader matches against its whole
-``batches`` list on every write: principals that act in every region every 5 minutes (AWS Config, a monitoring
-integration, a scanner) reach thousands of batches a day (``batches_per_relationship``), and the last regions
-walked, nearly idle, write slowest.  One day in one process: 44-53 s, write share 0.99 (2 cores, load 2.3-4.4);
-the same records re-packed one file per region per hour (408 files instead of 4,499): 5.3 s (load 5-6).
+It spans a week by default (``--days 7``, 301,000 events in about 31k files).  Every file is a batch, and an
+aggregated daily relationship keeps one contribution per file that touched it (``batches_per_relationship``:
+principals that act in every region every 5 minutes, such as AWS Config, a monitoring integration or a scanner,
+reach about 2,400 a day).  Before the loader's bookkeeping became linear in those (``gnnsec/graphdb/loader.py``)
+one day of this layout took 44-53 s in one process with a write share of 0.99, and the week did not finish its
+first ingest in 10 minutes; the whole week now takes about 34 s (2 cores, load 1-2).
 
 Neo4j: ``NEO4J_URI`` (+ ``NEO4J_PASSWORD``) if set, else a throw-away local server started and
 stopped by the benchmark (in a temporary state dir, sharing the jar cache).
@@ -68,7 +67,7 @@ from gnnsec.ingest.base import Edge
 from gnnsec.ingest.pipeline import WorkItem, discover
 
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
-LAYOUT_EVENTS = {"hourly": 1_000_000, "cloudtrail-5min": 43_000}  # default --events (cloudtrail-5min: a day's)
+LAYOUT_EVENTS = {"hourly": 1_000_000, "cloudtrail-5min": 43_000}  # default --events (cloudtrail-5min: per day)
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 READS = (
     ("s3.amazonaws.com", "GetObject"),
@@ -237,8 +236,8 @@ def main() -> None:
                         help="events in all (default: 1,000,000 over the hourly week; cloudtrail-5min: 43,000 a "
                              "day, the rate of a 301k-event week)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated events and files")
-    parser.add_argument("--days", type=int, default=1,
-                        help="cloudtrail-5min: days the layout spans (default 1; 7 for the whole week, see above)")
+    parser.add_argument("--days", type=int, default=7,
+                        help="cloudtrail-5min: days the layout spans (default 7: a week)")
     parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=None,
