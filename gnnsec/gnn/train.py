@@ -263,12 +263,16 @@ class _Run:
         :func:`iterate_subgraphs`); the plain-torch sampler's CSR index over the training edges is built once
         per run instead of once per epoch and per data-parallel batch."""
         use_pyg = pyg_sampler_available()
-        if not use_pyg and self.sampler is None:
-            self.sampler = NeighbourSampler(self.train_index, self.train_type, self.graph.num_nodes,
-                                            list(self.config.fanouts))
         return iterate_subgraphs(self.train_index, self.train_type, self.graph.num_nodes, seeds,
                                  list(self.config.fanouts), batch_size, generator, use_pyg=use_pyg,
-                                 sampler=self.sampler)
+                                 sampler=None if use_pyg else self.neighbour_sampler())
+
+    def neighbour_sampler(self) -> NeighbourSampler:
+        """The plain-torch sampler over the training edges, built on first use."""
+        if self.sampler is None:
+            self.sampler = NeighbourSampler(self.train_index, self.train_type, self.graph.num_nodes,
+                                            list(self.config.fanouts))
+        return self.sampler
 
     @property
     def device(self) -> torch.device:
@@ -516,11 +520,9 @@ def _validation_batch(run: _Run) -> StepBatch:
     src, rel, dst, neg_src, neg_dst = src[:cap], rel[:cap], dst[:cap], neg_src[:cap], neg_dst[:cap]
     val_nodes = split.val_nodes[:cap]
     seeds = torch.unique(torch.cat([val_nodes, src, dst, neg_src, neg_dst]))
-    if run.sampler is None:  # the plain-torch sampler here whatever is installed; training reuses it
-        run.sampler = NeighbourSampler(run.train_index, run.train_type, graph.num_nodes, list(config.fanouts))
-    sub = next(iterate_subgraphs(
+    sub = next(iterate_subgraphs(  # the plain-torch sampler here whatever is installed; training reuses it
         run.train_index, run.train_type, graph.num_nodes, seeds, list(config.fanouts), seeds.numel(),
-        torch.Generator().manual_seed(config.seed + 2), use_pyg=False, sampler=run.sampler,
+        torch.Generator().manual_seed(config.seed + 2), use_pyg=False, sampler=run.neighbour_sampler(),
     ))
     local = torch.full((graph.num_nodes,), -1, dtype=torch.long)
     local[sub.n_id] = torch.arange(sub.n_id.numel())
