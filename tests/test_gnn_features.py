@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+import torch
 from gnn_helpers import make_estate
 
 from gnnsec.gnn.features import (
@@ -15,17 +16,24 @@ from gnnsec.gnn.features import (
     fit_feature_spec,
     stable_bucket,
 )
+from gnnsec.gnn.model import GraphAutoencoder, ModelConfig
 from gnnsec.schema import NODE_LABELS, NUM_RELATIONS
 
 
-def test_features_are_padded_to_max_fdim_with_zeros_beyond_the_real_columns() -> None:
+def test_features_hold_the_real_columns_only_and_the_model_reads_them_as_the_zero_padded_input() -> None:
     snap, _ = make_estate(communities=2, users_per_community=3)
     spec = fit_feature_spec(snap)
     x = build_features(snap, spec)
-    assert x.shape == (snap.num_nodes, MAX_FDIM)
+    assert x.shape == (snap.num_nodes, spec.width)
     assert x.dtype == np.float32
     assert spec.width == len(spec.columns) < MAX_FDIM
-    assert np.all(x[:, spec.width :] == 0)
+    model = GraphAutoencoder(ModelConfig(in_dim=MAX_FDIM, active_dim=spec.width, hidden_dim=16, out_dim=8))
+    padded = np.zeros((snap.num_nodes, MAX_FDIM), dtype=np.float32)
+    padded[:, : spec.width] = x
+    narrow, full = torch.from_numpy(x), torch.from_numpy(padded)
+    masked = torch.tensor([0, 2])
+    assert torch.equal(model.encoder.input_proj(narrow), model.encoder.input_proj(full))
+    assert torch.equal(model.mask_features(narrow, masked), model.mask_features(full, masked)[:, : spec.width])
 
 
 def test_features_are_truncated_when_properties_need_more_than_max_fdim_columns() -> None:
@@ -35,7 +43,7 @@ def test_features_are_truncated_when_properties_need_more_than_max_fdim_columns(
     spec = fit_feature_spec(snap)
     assert len(spec.columns) > MAX_FDIM
     assert spec.width == MAX_FDIM
-    assert build_features(snap, spec).shape == (snap.num_nodes, MAX_FDIM)
+    assert build_features(snap, spec).shape == (snap.num_nodes, MAX_FDIM)  # truncated: width is MAX_FDIM
 
 
 def test_label_one_hot_and_behaviour_columns_come_first() -> None:
@@ -94,7 +102,7 @@ def test_spec_rebuilds_the_same_columns_on_new_data_and_unseen_categories_land_i
         props["brand_new_property"] = 42  # ignored: not in the spec
     a = build_features(new, spec)
     b = build_features(new, restored)
-    assert a.shape == (new.num_nodes, MAX_FDIM)
+    assert a.shape == (new.num_nodes, spec.width)
     assert np.array_equal(a, b)
     vm = next(i for i, p in enumerate(new.node_props) if "instance_type" in p)
     cols = [j for j, c in enumerate(spec.columns) if c.startswith("cat:instance_type#")]

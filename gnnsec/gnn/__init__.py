@@ -25,7 +25,7 @@ What the CLI calls (import the submodules; this package imports nothing heavy on
     # gnnsec feedback (confirmed benign → reference)
     add_benign_reference(ckpt, out.embeddings.subset(rows))   # from gnnsec.gnn.detect
 
-Lower-level pieces: ``features.fit_feature_spec / build_features`` (Snapshot → [N, 1024]),
+Lower-level pieces: ``features.fit_feature_spec / build_features`` (Snapshot → [N, width ≤ 1024]),
 ``train.fit(snapshot, config, progress) -> (model, TrainResult, FeatureSpec)``,
 ``embed.embed(model, snapshot, spec) -> Embeddings``, ``detect.Detector.fit(embeddings) / .score(embeddings)``,
 ``model.count_parameters / parameter_breakdown / freeze_all_but_adapters``.

@@ -41,11 +41,11 @@ class FeatureDecoder(nn.Module):
         self.active_dim = min(active_dim or out_dim, out_dim)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``[n, out_dim]``; columns beyond ``active_dim`` are the feature padding and are exactly 0."""
+        """``[n, active_dim]``: the real feature columns; the padding beyond them is 0 and not materialised,
+        as in :func:`gnnsec.gnn.features.build_features`."""
         hidden = self.net[1](self.net[0](z))
         last = self.net[2]
         if not isinstance(last, nn.Linear):  # nn.Sequential indexes as Module; __init__ put a Linear last
             raise TypeError(f"the decoder's last layer is {type(last).__name__}, not Linear")
         a = self.active_dim
-        out = nn.functional.linear(hidden, last.weight[:a], last.bias[:a])
-        return nn.functional.pad(out, (0, self.out_dim - a)) if a < self.out_dim else out
+        return nn.functional.linear(hidden, last.weight[:a], last.bias[:a])

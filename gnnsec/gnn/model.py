@@ -150,9 +150,10 @@ class GraphAutoencoder(nn.Module):
         return self.encoder(x, edge_index, edge_type, plan)
 
     def mask_features(self, x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
-        """``x`` with the rows in ``masked`` (indices) replaced by the learnable mask token."""
+        """``x`` with the rows in ``masked`` (indices) replaced by the learnable mask token (its first
+        ``x.shape[1]`` columns: ``x`` holds only the real feature columns)."""
         out = x.clone()
-        out[masked] = self.mask_token.to(x.dtype)
+        out[masked] = self.mask_token[:, : x.shape[1]].to(x.dtype)
         return out
 
 
