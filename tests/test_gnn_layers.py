@@ -115,15 +115,18 @@ def test_adapter_starts_as_identity_and_has_rank_16_bottleneck() -> None:
     assert adapter.down.weight.shape == (16, 256) and adapter.up.weight.shape == (256, 16)
 
 
-def test_edge_chunking_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_splitting_relations_into_blocks_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     import gnnsec.gnn.layers as layers
 
     x, ei, et = _random_graph(15, 90, 3, seed=4)
     conv = RelationalConv(8, 4, 3)
     with torch.no_grad():
         whole = conv(x, ei, et)
-        monkeypatch.setattr(layers, "EDGE_CHUNK", 7)
-        assert torch.allclose(conv(x, ei, et), whole, atol=1e-5)
+        monkeypatch.setattr(layers, "ROW_CHUNK", 7)
+        plan = RelationPlan.build(ei, et, 15)
+        assert len(plan.blocks(15)) == 3  # one relation per block
+        assert torch.allclose(conv(x, ei, et, plan), whole, atol=1e-5)
+        assert torch.allclose(whole, _reference_rgcn(conv, x, ei, et), atol=1e-5)
 
 
 def test_pyg_data_carries_message_passing_edges_and_types() -> None:
@@ -145,7 +148,7 @@ def _mixed_graph() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x, torch.cat([ei, fan_in], dim=1), torch.cat([et, torch.full((10,), 2)])
 
 
-def test_gradients_equal_the_plain_formulas_across_gather_blocks_and_edge_slices(
+def test_gradients_equal_the_plain_formulas_across_blocks_and_both_evaluation_orders(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import gnnsec.gnn.layers as layers
@@ -162,7 +165,9 @@ def test_gradients_equal_the_plain_formulas_across_gather_blocks_and_edge_slices
     want = gradients(lambda leaf: _reference_rgcn(conv, leaf, ei, et))
     plan = RelationPlan.build(ei, et, 15)
     assert {g.transform_sources_first for g in plan.groups} == {True, False}
-    monkeypatch.setattr(layers, "EDGE_CHUNK", 7)  # several gathers, and the fan-in's edges in two slices
+    for got, expected in zip(gradients(lambda leaf: conv(leaf, ei, et)), want, strict=True):
+        assert torch.allclose(got, expected, atol=1e-5)
+    monkeypatch.setattr(layers, "ROW_CHUNK", 7)  # several blocks of each order
     for got, expected in zip(gradients(lambda leaf: conv(leaf, ei, et)), want, strict=True):
         assert torch.allclose(got, expected, atol=1e-5)
 

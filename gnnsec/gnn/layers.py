@@ -9,14 +9,15 @@ the difference on the same graph in the same run.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-EDGE_CHUNK = 1 << 20
-"""Edges per gather/scatter step: at d = 256 a chunk's message buffer is 1 GiB at most."""
+ROW_CHUNK = 1 << 20
+"""Rows per block of stacked relation inputs or outputs: at d = 256 a block is 1 GiB at most."""
 
 
 @dataclass(slots=True)
@@ -44,12 +45,74 @@ class RelationGroup:
         return self.unique_src.numel() <= self.unique_dst.numel()
 
 
+class SparseOperator:
+    """A constant sparse matrix ``A`` (CSR) for :func:`sparse_product`, with ``Aᵀ`` built on first use
+    (inference never needs it)."""
+
+    def __init__(self, rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> None:
+        self.matrix = _csr(rows, columns, values, shape)
+        self._transposed: torch.Tensor | None = None
+
+    def transposed(self) -> torch.Tensor:
+        if self._transposed is None:
+            coo = self.matrix.to_sparse_coo()
+            rows, columns = coo.indices()
+            self._transposed = _csr(columns, rows, coo.values(), (self.matrix.shape[1], self.matrix.shape[0]))
+        return self._transposed
+
+
+def _csr(rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        coo = torch.sparse_coo_tensor(torch.stack([rows, columns]), values, shape, check_invariants=False)
+        return coo.coalesce().to_sparse_csr()  # coalesce sums repeated edges, as a scatter-add would
+
+
+class _SparseProduct(torch.autograd.Function):
+    """``A @ X`` with ``∂/∂X = Aᵀ @ G``; ``A`` is a constant of the graph."""
+
+    @staticmethod
+    def forward(ctx: Any, operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
+        ctx.operator = operator
+        return operator.matrix @ dense
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, ctx.operator.transposed() @ grad
+
+
+def sparse_product(operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
+    """``A @ dense`` (CSR × dense, differentiable in ``dense``)."""
+    out: torch.Tensor = _SparseProduct.apply(operator, dense)
+    return out
+
+
+@dataclass(slots=True)
+class RelationBlock:
+    """Consecutive relations evaluated in the same order, with their gathers and scatters as one sparse matrix.
+
+    Sources first: ``index`` stacks each relation's distinct sources (``sizes`` rows each); their transformed
+    rows are summed into the destinations by ``operator`` = [destination rows × stacked rows], entries 1/|N_r(i)|.
+    Aggregate first: ``operator`` = [stacked (relation, destination) rows × source rows], entries 1/|N_r(i)|,
+    gives each relation's neighbour means, and ``index`` names the destination row of each stacked row.
+    """
+
+    groups: list[RelationGroup]
+    sources_first: bool
+    index: torch.Tensor
+    sizes: list[int]
+    operator: SparseOperator
+
+
 @dataclass(slots=True)
 class RelationPlan:
-    """Edges grouped by relation; built once per graph and shared by every layer and epoch."""
+    """Edges grouped by relation; built once per graph and shared by every layer and epoch.
+
+    ``num_nodes`` is the number of destination rows (the whole graph, or one shard's rows)."""
 
     num_nodes: int
     groups: list[RelationGroup]
+    _blocks: dict[int, list[RelationBlock]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, edge_index: torch.Tensor, edge_type: torch.Tensor, num_nodes: int) -> RelationPlan:
@@ -82,6 +145,46 @@ class RelationPlan:
             )
         return cls(num_nodes, groups)
 
+    def blocks(self, num_sources: int) -> list[RelationBlock]:
+        """The relations in blocks of at most ``ROW_CHUNK`` stacked rows (a relation larger than that is a
+        block of its own), sources-first ones first; built on first use and cached per source count."""
+        if num_sources not in self._blocks:
+            self._blocks[num_sources] = list(self._build_blocks(num_sources))
+        return self._blocks[num_sources]
+
+    def _build_blocks(self, num_sources: int) -> Any:
+        ordered = sorted(self.groups, key=lambda g: not g.transform_sources_first)  # stable: relation order within
+        chunk: list[RelationGroup] = []
+        for i, group in enumerate(ordered):
+            chunk.append(group)
+            following = ordered[i + 1] if i + 1 < len(ordered) else None
+            if (
+                following is None
+                or following.transform_sources_first != group.transform_sources_first
+                or sum(_stacked_rows(g) for g in chunk) + _stacked_rows(following) > ROW_CHUNK
+            ):
+                yield self._block(chunk, num_sources)
+                chunk = []
+
+    def _block(self, groups: list[RelationGroup], num_sources: int) -> RelationBlock:
+        sizes = [_stacked_rows(g) for g in groups]
+        offsets = [sum(sizes[:i]) for i in range(len(groups))]
+        norm = torch.cat([g.norm for g in groups])
+        if groups[0].transform_sources_first:
+            rows = torch.cat([g.dst for g in groups])
+            columns = torch.cat([g.src_inverse + offset for g, offset in zip(groups, offsets, strict=True)])
+            operator = SparseOperator(rows, columns, norm, (self.num_nodes, sum(sizes)))
+            return RelationBlock(groups, True, torch.cat([g.unique_src for g in groups]), sizes, operator)
+        rows = torch.cat([g.dst_inverse + offset for g, offset in zip(groups, offsets, strict=True)])
+        columns = torch.cat([g.src for g in groups])
+        operator = SparseOperator(rows, columns, norm, (sum(sizes), num_sources))
+        return RelationBlock(groups, False, torch.cat([g.unique_dst for g in groups]), sizes, operator)
+
+
+def _stacked_rows(group: RelationGroup) -> int:
+    """Rows a relation adds to its block: its distinct sources, or its distinct destinations."""
+    return int(group.unique_src.numel() if group.transform_sources_first else group.unique_dst.numel())
+
 
 class RelationalConv(nn.Module):
     r"""Relational graph convolution (Schlichtkrull et al.), evaluated per relation.
@@ -93,9 +196,13 @@ class RelationalConv(nn.Module):
     parameter count is B·d_in·d_out + R·B instead of R·d_in·d_out.
 
     Evaluation per relation r, whichever is cheaper: transform the distinct sources once
-    (:math:`x_{S_r} W_r`), gather the messages per edge and scatter-add them scaled by 1/|N_r(i)|; or
-    scatter-mean the raw features per distinct destination first and transform the means
-    (:math:`\bar{x}_{D_r} W_r`). Both are exact; the cost is min(|S_r|, |D_r|)·d_in·d_out plus E_r·d.
+    (:math:`x_{S_r} W_r`) and sum them into the destinations scaled by 1/|N_r(i)|; or average the raw
+    features per distinct destination first and transform the means (:math:`\bar{x}_{D_r} W_r`). Both are
+    exact; the cost is min(|S_r|, |D_r|)·d_in·d_out plus E_r·d.
+
+    The sums over edges are sparse × dense products (:class:`RelationBlock`), never per-edge message
+    rows: gathering E × d messages and scatter-adding them was 73 % of a medium-estate encode (54k nodes,
+    972k message edges, 1 thread; index_select, index, mul and scatter_add in a profile).
     """
 
     def __init__(self, in_dim: int, out_dim: int, num_relations: int, num_bases: int | None = None) -> None:
@@ -136,76 +243,30 @@ class RelationalConv(nn.Module):
         """``[N, d_out]``; with ``rows``, only those destination rows ``[len(rows), d_out]``, and the plan's
         destinations are then positions in ``rows`` (partitioned scoring, :mod:`gnnsec.gnn.distributed_embed`)."""
         if plan is None:
-            plan = RelationPlan.build(edge_index, edge_type, x.shape[0])
+            plan = RelationPlan.build(edge_index, edge_type, x.shape[0] if rows is None else rows.numel())
         out = self.root(x if rows is None else x[rows])
         # unbind, not weights[r] per relation: each indexing op's backward writes a dense [R, d_in, d_out]
-        # gradient, and 40 of them per layer were a tenth of a profiled mini-batch step (see _source_blocks).
+        # gradient, and 40 of them per layer were a tenth of a profiled mini-batch step. For the same reason
+        # a block reads x in one gather (or one sparse product), not one per relation.
         weights = self.relation_weights().unbind(0)
-        summed: torch.Tensor | None = None
-        for group, part, block in _source_blocks(x, plan.groups):
-            w = weights[group.relation]
-            if group.transform_sources_first:
-                transformed = block @ w
-                for start in range(0, group.dst.numel(), EDGE_CHUNK):  # bounds the E_r × d message buffer
-                    chunk = slice(start, start + EDGE_CHUNK)
-                    messages = transformed[group.src_inverse[chunk]] * group.norm[chunk].unsqueeze(1)
-                    out.index_add_(0, group.dst[chunk], messages)
-                continue
-            if part.start == 0:
-                summed = x.new_zeros(group.unique_dst.numel(), self.in_dim)
-            assert summed is not None  # a group's slices arrive in order, the first one starts at 0
-            summed.index_add_(0, group.dst_inverse[part], block)
-            if part.stop >= group.src.numel():
-                out.index_add_(0, group.unique_dst, (summed / group.dst_count.unsqueeze(1)) @ w)
+        for block in plan.blocks(x.shape[0]):
+            if block.sources_first:
+                parts = x.index_select(0, block.index).split(block.sizes)
+            else:
+                parts = sparse_product(block.operator, x).split(block.sizes)
+            transformed = torch.cat([part @ weights[g.relation] for g, part in zip(block.groups, parts, strict=True)])
+            if block.sources_first:
+                out.add_(sparse_product(block.operator, transformed))
+            else:
+                out.index_add_(0, block.index, transformed)
         return out
-
-
-def _source_blocks(
-    x: torch.Tensor, groups: list[RelationGroup]
-) -> Iterator[tuple[RelationGroup, slice, torch.Tensor]]:
-    """``(group, part, rows of x)`` for every relation: its distinct sources when it transforms sources
-    first (``part`` covers them all), else its edges' sources in slices of ``EDGE_CHUNK`` edges.
-
-    The rows are gathered in blocks of up to ``EDGE_CHUNK`` rows, one ``index_select`` each, not one per
-    relation: the backward of every gather is a dense ``[N, d_in]`` gradient that autograd zero-fills and
-    adds up, so per-relation gathers cost 40 · N · d_in per layer whatever the relation's size. On sampled
-    medium-estate subgraphs (9k nodes, 45k edges, 40 relations; 1 thread, alternate runs in one session,
-    load average 3.3-3.7) this and the ``unbind`` above took a step from 1.81 / 1.53 s to 1.04 / 0.75 s,
-    its backward from 1.04 / 0.91 s to 0.51 / 0.37 s, and a whole epoch (43 steps and validation) from
-    34-37 to 24 CPU seconds, with the same losses to the fourth decimal. Sources-first blocks come
-    before aggregate-first ones so that a block the matmul's backward keeps alive holds no per-edge rows.
-    """
-    pieces: list[tuple[RelationGroup, slice, torch.Tensor]] = []
-    for group in sorted(groups, key=lambda g: not g.transform_sources_first):  # stable: relation order within
-        if group.transform_sources_first:
-            pieces.append((group, slice(0, group.unique_src.numel()), group.unique_src))
-            continue
-        for start in range(0, group.src.numel(), EDGE_CHUNK):
-            part = slice(start, min(start + EDGE_CHUNK, group.src.numel()))
-            pieces.append((group, part, group.src[part]))
-    block: list[tuple[RelationGroup, slice, torch.Tensor]] = []
-    size = 0
-    for i, piece in enumerate(pieces):
-        block.append(piece)
-        size += piece[2].numel()
-        following = pieces[i + 1] if i + 1 < len(pieces) else None
-        if (
-            following is None
-            or size + following[2].numel() > EDGE_CHUNK
-            or following[0].transform_sources_first != piece[0].transform_sources_first
-        ):
-            rows = x.index_select(0, torch.cat([index for _, _, index in block]))
-            yield from (
-                (group, part, part_rows)
-                for (group, part, _), part_rows in zip(block, rows.split([p[2].numel() for p in block]), strict=True)
-            )
-            block, size = [], 0
 
 
 class InputProjection(nn.Linear):
     """``Linear(MAX_FDIM → d)`` that skips the zero padding: features beyond the spec's real width are
     always 0, so ``x[:, :a] @ W[:, :a]ᵀ + b`` is exactly the full product at a fraction of the cost (the
-    full product was most of an epoch's time on a 6k-node graph)."""
+    full product was most of an epoch's time on a 6k-node graph). ``x`` may be padded or hold only the
+    ``a`` real columns, as :func:`gnnsec.gnn.features.build_features` returns it."""
 
     def __init__(self, in_dim: int, out_dim: int, active_dim: int | None = None) -> None:
         super().__init__(in_dim, out_dim)
