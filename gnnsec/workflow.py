@@ -44,16 +44,18 @@ REASONS_FOR_TOP = 200
 """Explanations (``anomaly_reasons``) are computed for the anomalous nodes, at most this many per run."""
 
 
-def configure_cpu_threads() -> int:
+def configure_cpu_threads(database_idle: bool = False) -> int:
     """Leave one core to Neo4j and the OS: intra-op threads that outnumber free cores spin at
-    barriers, which made epochs 10-100x slower on a busy 2-core machine. ``GNNSEC_THREADS`` overrides."""
+    barriers, which made epochs 10-100x slower on a busy 2-core machine. With ``database_idle`` (scoring
+    between its export and its write-back, evaluation after reading its data) every core is ours.
+    ``GNNSEC_THREADS`` overrides both."""
     import os
 
     import torch
 
     from gnnsec.config import EnvSettings
 
-    wanted = EnvSettings.from_env().threads or max(1, (os.cpu_count() or 2) - 1)
+    wanted = EnvSettings.from_env().threads or max(1, (os.cpu_count() or 2) - (0 if database_idle else 1))
     torch.set_num_threads(wanted)
     return wanted
 
@@ -147,6 +149,7 @@ def score_graph(
     detector = checkpoint.detector
     if detector is None:
         raise StateError("this checkpoint has no detector reference; retrain it with `gnnsec train`")
+    configure_cpu_threads(database_idle=True)
     emb = embed_partitioned(checkpoint.model, snapshot, checkpoint.spec, nproc, device=device)  # 1: embed()
     benign = [uid for uid, verdict in analyst_labels(driver, database).items() if verdict == 0]
     if benign:
@@ -165,17 +168,13 @@ def score_graph(
     output = ScoreOutput(emb, nodes, edge_anomaly(emb.edge_logit), detector.snapshot_score(nodes))
 
     say("explaining the anomalous nodes")
-    labels = [schema.NODE_LABELS[i] for i in snapshot.node_label.tolist()]
     reasons: dict[int, list[str]] = {}
     flagged = np.nonzero(anomalous)[0]
     for i in flagged[np.argsort(-nodes.score[flagged], kind="stable")][:REASONS_FOR_TOP]:
         explanation = detector.explain(emb, nodes, checkpoint.spec, snapshot.node_uid[int(i)])
         reasons[int(i)] = features_in_words(explanation, snapshot, checkpoint.spec).reasons()
-    node_scores = [
-        NodeScore(labels[i], snapshot.node_uid[i], float(nodes.score[i]), int(nodes.rank[i]), bool(anomalous[i]),
-                  reasons.get(i, []))
-        for i in range(snapshot.num_nodes)
-    ]
+    node_scores, edge_scores = score_rows(snapshot, nodes.score, nodes.rank, anomalous, reasons, emb.edge_logit,
+                                          output.edge_anomaly, edges=write)
     run = ScoringRun(
         run_id=uuid.uuid4().hex[:16],
         model_id=model_id,
@@ -189,15 +188,8 @@ def score_graph(
         snapshot_score=float(output.snapshot.score),
     )
     if write:
-        src, dst = snapshot.edge_index
-        element_id = _element_ids(snapshot)
-        edge_scores = [
-            EdgeScore(labels[int(src[e])], snapshot.node_uid[int(src[e])], schema.RELATION_NAMES[int(t)],
-                      labels[int(dst[e])], snapshot.node_uid[int(dst[e])], _edge_window(snapshot.edge_window[e]),
-                      float(emb.edge_logit[e]), float(output.edge_anomaly[e]), element_id=element_id(e))
-            for e, t in enumerate(snapshot.edge_type.tolist())
-        ]
         say("writing scores back to Neo4j")
+        configure_cpu_threads()
         clear_scores(driver, database)
         write_node_scores(driver, node_scores, run, database=database)
         write_edge_scores(driver, edge_scores, database=database)
@@ -212,6 +204,44 @@ def _element_ids(snapshot: Snapshot) -> Callable[[int], str | None]:
     did not come from the database)."""
     ids = snapshot.edge_element_id
     return ids.__getitem__ if ids else (lambda _e: None)
+
+
+def score_rows(
+    snapshot: Snapshot,
+    score: np.ndarray,
+    rank: np.ndarray,
+    anomalous: np.ndarray,
+    reasons: dict[int, list[str]],
+    edge_logit: np.ndarray,
+    edge_anomaly: np.ndarray,
+    edges: bool = True,
+) -> tuple[list[NodeScore], list[EdgeScore]]:
+    """The write-back rows of a whole-graph run: one per node, and one per relationship when ``edges``.
+
+    Columns go through ``tolist`` and windows are parsed once per distinct value: reading numpy scalars
+    one at a time was most of the time spent here on millions of relationships."""
+    label_names = [schema.NODE_LABELS[i] for i in snapshot.node_label.tolist()]
+    uids = snapshot.node_uid
+    node_scores = [
+        NodeScore(label, uid, s, r, a, reasons.get(i, []))
+        for i, (label, uid, s, r, a) in enumerate(zip(label_names, uids, score.astype(float).tolist(),
+                                                      rank.astype(int).tolist(), anomalous.astype(bool).tolist(),
+                                                      strict=True))
+    ]
+    if not edges:
+        return node_scores, []
+    windows = {w: _edge_window(w) for w in set(snapshot.edge_window)}
+    element_ids: Sequence[str | None] = snapshot.edge_element_id or [None] * snapshot.num_edges
+    src, dst = snapshot.edge_index
+    edge_scores = [
+        EdgeScore(label_names[s], uids[s], schema.RELATION_NAMES[t], label_names[d], uids[d], windows[w], logit, a,
+                  element_id=element)
+        for s, d, t, w, logit, a, element in zip(src.tolist(), dst.tolist(), snapshot.edge_type.tolist(),
+                                                snapshot.edge_window, edge_logit.astype(float).tolist(),
+                                                np.asarray(edge_anomaly, dtype=float).tolist(), element_ids,
+                                                strict=True)
+    ]
+    return node_scores, edge_scores
 
 
 def find_node_query() -> str:
@@ -419,10 +449,11 @@ def score_windows(
         from gnnsec.gnn.detect import edge_anomaly
         from gnnsec.gnn.distributed_embed import embed_partitioned
 
-        configure_cpu_threads()
+        configure_cpu_threads(database_idle=True)
         say(f"encoding {snapshot.num_nodes:,} nodes with the graph model")
         emb = embed_partitioned(checkpoint.model, snapshot, checkpoint.spec, nproc, device=device)  # 1: embed()
         implausible = edge_anomaly(emb.edge_logit)
+        configure_cpu_threads()  # the windows are written back in the loop below
     say("history features for every (entity, day)")
     features = history_features(snapshot, edge_implausibility=implausible)
     config = TailConfig() if threshold is None else TailConfig(threshold=threshold)

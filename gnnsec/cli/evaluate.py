@@ -82,7 +82,7 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
     config = EvalConfig(models=_csv(models), split=split, time_fraction=time_fraction,
                         holdout_campaign=holdout_campaign, folds=folds, seeds=seeds, epochs=epochs, mode=mode,
                         relations=_csv(relations), hidden_dim=hidden_dim, out_dim=max(16, hidden_dim // 2))
-    configure_cpu_threads()
+    configure_cpu_threads(database_idle=True)  # the data is read before any training, and no write follows
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out or Path("results") / f"eval-{stamp}"
     fmt = choose_format(fmt)
