@@ -42,6 +42,10 @@ from gnnsec.gnn.embed import Embeddings
 from gnnsec.gnn.features import FeatureSpec
 from gnnsec.schema import NODE_LABELS, NUM_RELATIONS, RELATION_NAMES
 
+VIEW_ROWS = 1 << 16
+"""Nodes put into the kNN view at a time when scoring: a label's whole view ([n, d + F] float32, with
+its temporaries) was several GB on a million-node graph."""
+
 POOLED = "*"
 """Key of the reference that pools all labels, used for labels with too little reference of their own."""
 
@@ -269,9 +273,11 @@ class Detector:
         for lid in np.unique(emb.node_label):
             rows = np.nonzero(emb.node_label == lid)[0]
             _, ref = self._reference_for(NODE_LABELS[int(lid)])
-            z = self._view(emb.z[rows], emb.features[rows], ref)
-            uids = [emb.node_uid[i] for i in rows]
-            d = _knn_mean_distance(z.float(), uids, ref, self.config.k, self.config.chunk).numpy() / ref.mean_knn
+            d = np.concatenate([
+                _knn_mean_distance(self._view(emb.z[part], emb.features[part], ref).float(),
+                                   [emb.node_uid[i] for i in part], ref, self.config.k, self.config.chunk).numpy()
+                for part in np.array_split(rows, max(1, math.ceil(rows.size / VIEW_ROWS)))
+            ]) / ref.mean_knn
             rho = (emb.recon_error[rows] - ref.recon_mean) / ref.recon_std
             s = d + self.config.recon_weight * rho
             raw[rows], knn[rows], recon_z[rows] = s, d, rho

@@ -60,7 +60,7 @@ def reconstruction_errors(
         masked = torch.nonzero(groups == g).flatten().to(graph.x.device)
         if masked.numel() == 0:
             continue
-        z = model.encode(model.mask_features(graph.x, masked), graph.mp_edge_index, graph.mp_edge_type, plan)
+        z = model.encode_masked(graph.x, masked, graph.mp_edge_index, graph.mp_edge_type, plan)
         recon = model.feature_decoder(z[masked])
         errors[masked] = 1.0 - F.cosine_similarity(recon, graph.x[masked], dim=-1, eps=1e-8)
     return errors

@@ -82,8 +82,10 @@ class _SparseProduct(torch.autograd.Function):
 
 
 def sparse_product(operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
-    """``A @ dense`` (CSR × dense, differentiable in ``dense``)."""
-    out: torch.Tensor = _SparseProduct.apply(operator, dense)
+    """``A @ dense`` (CSR × dense, differentiable in ``dense``), in ``A``'s precision: under bfloat16 autocast
+    the matrix products run in bfloat16 and the sums over edges in float32."""
+    values = operator.matrix.values().dtype
+    out: torch.Tensor = _SparseProduct.apply(operator, dense if dense.dtype == values else dense.to(values))
     return out
 
 
@@ -258,7 +260,7 @@ class RelationalConv(nn.Module):
             if block.sources_first:
                 out.add_(sparse_product(block.operator, transformed))
             else:
-                out.index_add_(0, block.index, transformed)
+                out.index_add_(0, block.index, transformed.to(out.dtype))
         return out
 
 

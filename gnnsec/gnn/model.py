@@ -86,9 +86,14 @@ class HeteroRGCNEncoder(nn.Module):
     def forward(
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor, plan: RelationPlan | None = None
     ) -> torch.Tensor:
+        return self.propagate(self.input_proj(x), edge_index, edge_type, plan)
+
+    def propagate(
+        self, h: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor, plan: RelationPlan | None = None
+    ) -> torch.Tensor:
+        """The relational layers on already projected input :math:`h^0`."""
         if plan is None:
-            plan = RelationPlan.build(edge_index, edge_type, x.shape[0])
-        h = self.input_proj(x)
+            plan = RelationPlan.build(edge_index, edge_type, h.shape[0])
         for layer in range(len(self.convs)):
             h = self.layer(layer, h, edge_index, edge_type, plan)
         return h
@@ -148,6 +153,23 @@ class GraphAutoencoder(nn.Module):
         self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor, plan: RelationPlan | None = None
     ) -> torch.Tensor:
         return self.encoder(x, edge_index, edge_type, plan)
+
+    def encode_masked(
+        self,
+        x: torch.Tensor,
+        masked: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_type: torch.Tensor,
+        plan: RelationPlan | None = None,
+    ) -> torch.Tensor:
+        """``encode(mask_features(x, masked), ...)`` without a copy of ``x`` for the RGCN: its input projection
+        is row-wise, so the masked rows are replaced after it, in the narrower ``[N, hidden]`` matrix."""
+        encoder = self.encoder
+        if not isinstance(encoder, HeteroRGCNEncoder):
+            return self.encode(self.mask_features(x, masked), edge_index, edge_type, plan)
+        h = encoder.input_proj(x)
+        h[masked] = encoder.input_proj(self.mask_token[:, : x.shape[1]].to(x.dtype))
+        return encoder.propagate(h, edge_index, edge_type, plan)
 
     def mask_features(self, x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """``x`` with the rows in ``masked`` (indices) replaced by the learnable mask token (its first
