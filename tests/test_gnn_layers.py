@@ -192,3 +192,16 @@ def test_relations_share_a_gather_so_the_input_gradient_is_not_summed_per_relati
                 readers.add(node)
             stack.append(child)
     assert len(readers) <= 3
+
+
+def test_the_layer_runs_under_bfloat16_autocast_with_its_sums_in_float32() -> None:
+    """CPU sparse kernels have no bfloat16: the products run in bfloat16 and the sums over edges in float32."""
+    x, ei, et = _mixed_graph()
+    conv = RelationalConv(8, 4, 3, num_bases=2)
+    want = conv(x, ei, et)
+    leaf = x.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = conv(leaf, ei, et)
+    got.float().pow(2).sum().backward()
+    assert leaf.grad is not None and torch.isfinite(leaf.grad).all()
+    assert torch.allclose(got.float(), want, atol=0.1, rtol=0.05)

@@ -74,11 +74,13 @@ class _SparseProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
         ctx.operator = operator
-        return operator.matrix @ dense
+        with torch.autocast(dense.device.type, enabled=False):  # no bfloat16 sparse kernels on the CPU
+            return operator.matrix @ dense
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
-        return None, ctx.operator.transposed() @ grad
+        with torch.autocast(grad.device.type, enabled=False):
+            return None, ctx.operator.transposed() @ grad.to(ctx.operator.matrix.dtype)
 
 
 def sparse_product(operator: SparseOperator, dense: torch.Tensor) -> torch.Tensor:
