@@ -157,3 +157,16 @@ def test_detector_state_is_plain_and_round_trips() -> None:
     restored = Detector.from_state(state)
     probe = _embeddings(z[:5] + 0.1, np.zeros(5, dtype=np.int64))
     assert np.array_equal(detector.score(probe).score, restored.score(probe).score)
+
+
+def test_scoring_in_slices_of_nodes_gives_the_scores_of_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gnnsec.gnn.detect as detect
+
+    rng = np.random.default_rng(3)
+    emb = _embeddings(rng.normal(size=(60, 4)), rng.integers(0, 2, 60), rng.random(60))
+    emb.features = rng.normal(size=(60, 3)).astype(np.float32)  # the view's feature block is sliced too
+    detector = Detector.fit(emb, DetectorConfig(k=3, min_reference=3))
+    whole = detector.score(emb)
+    monkeypatch.setattr(detect, "VIEW_ROWS", 7)
+    sliced = detector.score(emb)
+    assert np.allclose(sliced.raw, whole.raw) and np.array_equal(sliced.rank, whole.rank)

@@ -98,3 +98,13 @@ def test_input_projection_skipping_the_padding_equals_the_full_product() -> None
     out = decoder(torch.randn(3, 4))
     assert out.shape == (3, 10) and torch.all(out != 0)  # the real columns; the padding is never built
     assert torch.equal(proj(x[:, :10]), proj(x))  # and the projection reads narrow input as the padded
+
+
+def test_masked_encoding_replaces_projected_rows_exactly_as_masking_the_input() -> None:
+    x, ei, et = _graph()
+    model = GraphAutoencoder(ModelConfig(in_dim=64, active_dim=64, hidden_dim=16, out_dim=8)).eval()
+    with torch.no_grad():
+        model.mask_token.normal_()
+        masked = torch.tensor([1, 4, 9])
+        want = model.encode(model.mask_features(x, masked), ei, et)
+        assert torch.allclose(model.encode_masked(x, masked, ei, et), want, atol=1e-5)
