@@ -51,6 +51,10 @@ class ModelConfig:
         return cls(**data)
 
 
+INFERENCE_ROWS = 1 << 16
+"""Rows per slice of a layer's row-wise part when no gradient is needed (64k × 256 floats: 64 MiB)."""
+
+
 class HeteroRGCNEncoder(nn.Module):
     r"""Linear input projection, then relational layers with residual connections (ResHGNN).
 
@@ -84,14 +88,21 @@ class HeteroRGCNEncoder(nn.Module):
         self.out_dim = c.out_dim
 
     def forward(
-        self, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor, plan: RelationPlan | None = None
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_type: torch.Tensor,
+        plan: RelationPlan | None = None,
+        masked: torch.Tensor | None = None,
+        mask_token: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return self.propagate(self.input_proj(x), edge_index, edge_type, plan)
-
-    def propagate(
-        self, h: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor, plan: RelationPlan | None = None
-    ) -> torch.Tensor:
-        """The relational layers on already projected input :math:`h^0`."""
+        """``[N, out_dim]``. With ``masked`` (row indices) and ``mask_token`` (``[1, x.shape[1]]``) those rows
+        are encoded as if their input were the token: the projection is row-wise, so their projected rows are
+        replaced instead of copying ``x``. Each layer's input is released as soon as the next exists (no
+        caller holds it), which keeps one [N, d] matrix off a million-node encode's peak."""
+        h = self.input_proj(x)
+        if masked is not None and mask_token is not None:
+            h[masked] = self.input_proj(mask_token.to(x.dtype))
         if plan is None:
             plan = RelationPlan.build(edge_index, edge_type, h.shape[0])
         for layer in range(len(self.convs)):
@@ -110,11 +121,25 @@ class HeteroRGCNEncoder(nn.Module):
         """:math:`h^{l+1}` from the whole :math:`h^l`: every row, or only the destination ``rows`` (the plan's
         destinations then index ``rows``). Every term is row-wise but the messages, so a row subset needs only
         the edges into it: what partitioned scoring runs on each rank."""
-        conv, norm, residual = self.convs[layer], self.norms[layer], self.residuals[layer]
-        m = norm(conv(h, edge_index, edge_type, plan, rows=rows))
+        conv = self.convs[layer]
+        m = conv(h, edge_index, edge_type, plan, rows=rows)
+        skip = h if rows is None else h[rows]
+        if not torch.is_grad_enabled():
+            # Row-wise from here on, so without autograd it runs a slice of rows at a time into m's own
+            # storage: the norm, activation and sum as whole [N, d] matrices were 2 GiB of a million-node
+            # encode's peak (d = 256).
+            for start in range(0, m.shape[0], INFERENCE_ROWS):
+                part = m[start : start + INFERENCE_ROWS]
+                part.copy_(self._after_conv(layer, part, skip[start : start + INFERENCE_ROWS]))
+            return m
+        return self._after_conv(layer, m, skip)
+
+    def _after_conv(self, layer: int, m: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Norm, activation and dropout (all but the last layer), residual, adapter: every one row-wise."""
+        m = self.norms[layer](m)
         if layer < len(self.convs) - 1:
             m = self.dropout(self.activation(m))
-        h = m + residual(h if rows is None else h[rows])
+        h = m + self.residuals[layer](h)
         if str(layer) in self.adapters:
             h = self.adapters[str(layer)](h)
         return h
@@ -167,9 +192,7 @@ class GraphAutoencoder(nn.Module):
         encoder = self.encoder
         if not isinstance(encoder, HeteroRGCNEncoder):
             return self.encode(self.mask_features(x, masked), edge_index, edge_type, plan)
-        h = encoder.input_proj(x)
-        h[masked] = encoder.input_proj(self.mask_token[:, : x.shape[1]].to(x.dtype))
-        return encoder.propagate(h, edge_index, edge_type, plan)
+        return encoder(x, edge_index, edge_type, plan, masked=masked, mask_token=self.mask_token[:, : x.shape[1]])
 
     def mask_features(self, x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """``x`` with the rows in ``masked`` (indices) replaced by the learnable mask token (its first
