@@ -249,18 +249,20 @@ def _off_hours(epochs: np.ndarray) -> np.ndarray:
     return off
 
 
-def _behaviour(snapshot: Snapshot, action_buckets: int, new_peer_fraction: float) -> np.ndarray:
-    """Behaviour block ``[N, 4·R + 4 + 2·B]`` computed from the relationships, vectorised."""
+def _behaviour(snapshot: Snapshot, action_buckets: int, new_peer_fraction: float, out: np.ndarray) -> None:
+    """Fill ``out`` (``[N, 4·R + 4 + 2·B]``, zeros) with the behaviour block, computed from the relationships,
+    vectorised. Written column group by column group: the whole block as float64 temporaries (per relation
+    and direction, its log, the concatenation) took 2 GB beside a million-node matrix."""
     n, r = snapshot.num_nodes, NUM_RELATIONS
     src, dst = snapshot.edge_index[0].astype(np.int64), snapshot.edge_index[1].astype(np.int64)
     etype = snapshot.edge_type.astype(np.int64)
     count = np.nan_to_num(snapshot.edge_count.astype(np.float64), nan=1.0)
-    per_rel = np.zeros((n, r, 2, 2))  # node, relation, direction (out, in), (degree, count)
+    # column 4·relation + 2·direction (out, in) + (degree, count)
     for d, node in enumerate((src, dst)):
         flat = node * r + etype
-        per_rel[:, :, d, 0] = np.bincount(flat, minlength=n * r).reshape(n, r)
-        per_rel[:, :, d, 1] = np.bincount(flat, weights=count, minlength=n * r).reshape(n, r)
-    block = [np.log1p(per_rel.reshape(n, r * 4))]
+        out[:, 2 * d : 4 * r : 4] = np.log1p(np.bincount(flat, minlength=n * r).reshape(n, r))
+        out[:, 2 * d + 1 : 4 * r : 4] = np.log1p(np.bincount(flat, weights=count, minlength=n * r).reshape(n, r))
+        del flat
 
     both = np.concatenate([src, dst])
     peer = np.concatenate([dst, src])
@@ -305,21 +307,37 @@ def _behaviour(snapshot: Snapshot, action_buckets: int, new_peer_fraction: float
         dst, weights=new_dst_side, minlength=n
     )
     new_share = np.divide(new_count, degree, out=np.zeros(n), where=degree > 0)
-    block.append(np.stack([np.log1p(peers), offhours, recency, new_share], axis=1))
+    for j, column in enumerate((np.log1p(peers), offhours, recency, new_share)):
+        out[:, 4 * r + j] = column
 
-    acting, buckets = [], []
-    for e, actions in enumerate(snapshot.edge_actions):
-        for action in actions or ():
-            acting.append(e)
-            buckets.append(stable_bucket("action", str(action), action_buckets))
-    edge, bucket = np.asarray(acting, dtype=np.int64), np.asarray(buckets, dtype=np.int64)
-    acts = np.stack([
-        np.bincount(node[edge] * action_buckets + bucket, weights=count[edge], minlength=n * action_buckets)
-        .reshape(n, action_buckets)
-        for node in (src, dst)
-    ], axis=1)  # the same sums the per-edge loop added one by one, as one bincount per direction
-    block.append(np.log1p(acts.reshape(n, 2 * action_buckets)))
-    return np.concatenate(block, axis=1)
+    # Each distinct action list once (exports share one list object per distinct list): how often it holds
+    # each bucket. A bucket's column is then Σ count·multiplicity over the node's edges, integers summed
+    # exactly as adding the count once per action did, without a Python int per (edge, action).
+    code_of: dict[int, int] = {}
+    lists: dict[tuple[str, ...], int] = {}
+    multiplicity: list[np.ndarray] = []
+
+    def code(actions: list[str]) -> int:
+        found = code_of.get(id(actions))
+        if found is None:
+            key = tuple(str(a) for a in actions or ())
+            found = lists.get(key)
+            if found is None:
+                found = lists[key] = len(multiplicity)
+                row = np.zeros(action_buckets)
+                for action in key:
+                    row[stable_bucket("action", action, action_buckets)] += 1.0
+                multiplicity.append(row)
+            code_of[id(actions)] = found
+        return found
+
+    codes = np.fromiter((code(a) for a in snapshot.edge_actions), dtype=np.int64, count=len(snapshot.edge_actions))
+    table = np.stack(multiplicity) if multiplicity else np.zeros((0, action_buckets))
+    base = 4 * r + 4
+    for b in np.flatnonzero(table.any(axis=0)).tolist():
+        weights = count * table[codes, b]
+        for d, node in enumerate((src, dst)):
+            out[:, base + d * action_buckets + b] = np.log1p(np.bincount(node, weights=weights, minlength=n))
 
 
 def _properties(snapshot: Snapshot, spec: FeatureSpec, end: float, out: np.ndarray) -> None:
@@ -362,10 +380,8 @@ def _raw_matrix(snapshot: Snapshot, spec: FeatureSpec, dtype: type[np.floating[A
     n = snapshot.num_nodes
     out = np.zeros((n, len(spec.columns)), dtype=dtype)
     out[np.arange(n), snapshot.node_label.astype(np.int64)] = 1.0
-    behaviour = _behaviour(snapshot, spec.action_buckets, spec.new_peer_fraction)
-    fixed = len(NODE_LABELS) + behaviour.shape[1]
-    out[:, len(NODE_LABELS) : fixed] = behaviour
-    del behaviour
+    fixed = len(_fixed_columns(spec.action_buckets))
+    _behaviour(snapshot, spec.action_buckets, spec.new_peer_fraction, out[:, len(NODE_LABELS) : fixed])
     _, end = window_bounds(snapshot)
     _properties(snapshot, spec, end, out[:, fixed:])
     return out
