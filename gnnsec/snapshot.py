@@ -7,10 +7,80 @@ indices; relation ids and label ids come from :mod:`gnnsec.schema`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
+
+
+class ElementIds(Sequence[str]):
+    """Neo4j element ids stored as one shared prefix and integer suffixes.
+
+    A 5.x element id is ``"<kind>:<database id>:<number>"``, and one export reads a single database, so the
+    prefix is the same for every relationship. 5M ids as Python strings held 494 MB of a million-node
+    scoring run; as ``int64`` they hold 40 MB. :meth:`of` falls back to a plain list for ids of another shape.
+    """
+
+    __slots__ = ("numbers", "prefix")
+
+    def __init__(self, prefix: str, numbers: np.ndarray) -> None:
+        self.prefix = prefix
+        self.numbers = np.asarray(numbers, dtype=np.int64)
+
+    @classmethod
+    def of(cls, ids: Iterable[str]) -> Sequence[str]:
+        """``ids`` compacted, or as a list when they do not share a prefix followed by a decimal number."""
+        ids = ids if isinstance(ids, list) else list(ids)
+        if not ids:
+            return []
+        prefix = ids[0][: ids[0].rfind(":") + 1]
+        width = len(prefix)
+        try:
+            if prefix and all(i.startswith(prefix) for i in ids):
+                suffixes = [i[width:] for i in ids]
+                if all(s.isdigit() for s in suffixes):
+                    return cls(prefix, np.array(suffixes, dtype=np.int64))
+        except (OverflowError, ValueError):
+            pass
+        return ids
+
+    def __len__(self) -> int:
+        return int(self.numbers.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ElementIds: ...
+
+    def __getitem__(self, index: int | slice) -> str | ElementIds:
+        if isinstance(index, slice):
+            return ElementIds(self.prefix, self.numbers[index])
+        return f"{self.prefix}{int(self.numbers[index])}"
+
+    def take(self, rows: np.ndarray) -> ElementIds:
+        """The ids at ``rows``, still compact."""
+        return ElementIds(self.prefix, self.numbers[rows])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ElementIds):
+            return self.prefix == other.prefix and np.array_equal(self.numbers, other.numbers)
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-array backed, like a list
+
+    def __repr__(self) -> str:
+        return f"ElementIds({self.prefix!r}, {len(self):,} ids)"
+
+
+def element_ids_at(ids: Sequence[str], rows: np.ndarray) -> Sequence[str]:
+    """``ids`` at ``rows`` (a subset or a new order), compact when they were."""
+    if isinstance(ids, ElementIds):
+        return ids.take(rows)
+    return [ids[int(e)] for e in rows.tolist()] if len(ids) else []
 
 
 @dataclass(slots=True)
@@ -35,8 +105,9 @@ class Snapshot:
     window_start: float | None = None
     window_end: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    edge_element_id: list[str] = field(default_factory=list)
-    """Neo4j element ids of the relationships when exported from the database (else empty): write-back in the
+    edge_element_id: Sequence[str] = field(default_factory=list)
+    """Neo4j element ids of the relationships when exported from the database (else empty; :class:`ElementIds`
+    from an export): write-back in the
     same run seeks each one directly instead of expanding from its source node and filtering by type, target
     and window. Nodes need none: given both, the planner still prefers the uid uniqueness index."""
 

@@ -20,6 +20,7 @@ from neo4j import Driver
 
 from gnnsec import schema
 from gnnsec.errors import InputError, StateError
+from gnnsec.gc_pause import paused_gc
 from gnnsec.graphdb.export import SnapshotFilter, export_snapshot
 from gnnsec.graphdb.writeback import (
     EdgeScore,
@@ -219,7 +220,22 @@ def score_rows(
     """The write-back rows of a whole-graph run: one per node, and one per relationship when ``edges``.
 
     Columns go through ``tolist`` and windows are parsed once per distinct value: reading numpy scalars
-    one at a time was most of the time spent here on millions of relationships."""
+    one at a time was most of the time spent here on millions of relationships. Built with the cyclic
+    collector paused (:mod:`gnnsec.gc_pause`)."""
+    with paused_gc():
+        return _score_rows(snapshot, score, rank, anomalous, reasons, edge_logit, edge_anomaly, edges)
+
+
+def _score_rows(
+    snapshot: Snapshot,
+    score: np.ndarray,
+    rank: np.ndarray,
+    anomalous: np.ndarray,
+    reasons: dict[int, list[str]],
+    edge_logit: np.ndarray,
+    edge_anomaly: np.ndarray,
+    edges: bool,
+) -> tuple[list[NodeScore], list[EdgeScore]]:
     label_names = [schema.NODE_LABELS[i] for i in snapshot.node_label.tolist()]
     uids = snapshot.node_uid
     node_scores = [

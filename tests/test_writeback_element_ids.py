@@ -11,6 +11,7 @@ import pytest
 from gnnsec import schema
 from gnnsec.graphdb.export import SnapshotFilter, export_snapshot
 from gnnsec.graphdb.writeback import EdgeScore, write_edge_scores, write_window_scores
+from gnnsec.snapshot import ElementIds
 from tests.test_writeback_windows import ADMIN, ALICE, BOB, BUCKET, DAY_A, DAY_B, load_graph, make_run
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,7 @@ def anomalies(driver: Any, rel_type: str) -> dict[tuple[str, str, Any], float | 
 def test_export_reads_one_element_id_per_relationship(clean_db: Any) -> None:
     load_graph(clean_db)
     snapshot = export_snapshot(clean_db, SnapshotFilter())
+    assert isinstance(snapshot.edge_element_id, ElementIds)  # one database: one prefix, numbers stored
     assert len(snapshot.edge_element_id) == snapshot.num_edges == 7
     src, dst = snapshot.edge_index
     for e, element_id in enumerate(snapshot.edge_element_id):

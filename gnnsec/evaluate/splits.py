@@ -25,7 +25,7 @@ import numpy as np
 from gnnsec import schema
 from gnnsec.errors import InputError
 from gnnsec.evaluate.data import EvalData
-from gnnsec.snapshot import Snapshot
+from gnnsec.snapshot import Snapshot, element_ids_at
 
 DAY = 86400.0
 
@@ -78,7 +78,7 @@ def subset(
         window_start=window[0] if window else snapshot.window_start,
         window_end=window[1] if window else snapshot.window_end,
         meta={k: v for k, v in snapshot.meta.items() if k != "labels"},
-        edge_element_id=[snapshot.edge_element_id[i] for i in rows] if snapshot.edge_element_id else [],
+        edge_element_id=element_ids_at(snapshot.edge_element_id, rows),
     )
     out.validate()
     return out

@@ -9,6 +9,7 @@ straight into growing arrays, so client memory holds the snapshot and not a copy
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,8 @@ from neo4j import READ_ACCESS, Driver, Record
 from neo4j.time import Date, DateTime
 
 from gnnsec import schema
-from gnnsec.snapshot import Snapshot
+from gnnsec.gc_pause import paused_gc
+from gnnsec.snapshot import ElementIds, Snapshot, element_ids_at
 
 EXCLUDED_NODE_PROPERTIES = frozenset(
     {
@@ -126,7 +128,15 @@ def export_snapshot(
     database: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Snapshot:
-    """Stream the filtered subgraph out of Neo4j into a :class:`Snapshot`."""
+    """Stream the filtered subgraph out of Neo4j into a :class:`Snapshot` (the cyclic collector paused: see
+    :mod:`gnnsec.gc_pause`)."""
+    with paused_gc():
+        return _export_snapshot(driver, flt, database, progress)
+
+
+def _export_snapshot(
+    driver: Driver, flt: SnapshotFilter | None, database: str | None, progress: Callable[[int], None] | None
+) -> Snapshot:
     flt = flt or SnapshotFilter()
     params: dict[str, Any] = {
         "clouds": list(flt.clouds),
@@ -168,7 +178,9 @@ def export_snapshot(
         for uid, element_id, stored in zip(*record.values(), strict=True):
             if (label, uid) in index:
                 continue
-            props = {k: _to_python(v) for k, v in stored.items() if k not in EXCLUDED_NODE_PROPERTIES and v is not None}
+            # keys interned: the driver decodes each record's keys anew (about 0.4 GB at a million nodes)
+            props = {sys.intern(k): _to_python(v) for k, v in stored.items()
+                     if k not in EXCLUDED_NODE_PROPERTIES and v is not None}
             for key in ("first_seen", "last_seen"):
                 if key in props:
                     props[key] = props[key] / 1000.0
@@ -203,7 +215,7 @@ def export_snapshot(
         window_start=flt.since.timestamp() if flt.since else None,
         window_end=flt.until.timestamp() if flt.until else None,
         meta={"labels_exported": list(flt.labels)},
-        edge_element_id=[edges.element_ids[e] for e in positions],
+        edge_element_id=element_ids_at(edges.element_ids(), order),
     )
     snapshot.validate()
     return snapshot
@@ -255,7 +267,13 @@ class _Edges:
     last_seen: list[float | None] = field(default_factory=list)
     windows: list[str | None] = field(default_factory=list)
     actions: list[list[str]] = field(default_factory=list)
-    element_ids: list[str] = field(default_factory=list)
+    element_id_parts: list[Sequence[str]] = field(default_factory=list)  # per batch, compacted as they arrive
+
+    def element_ids(self) -> Sequence[str]:
+        compact = [p for p in self.element_id_parts if isinstance(p, ElementIds)]
+        if compact and len(compact) == len(self.element_id_parts) and len({p.prefix for p in compact}) == 1:
+            return ElementIds(compact[0].prefix, np.concatenate([p.numbers for p in compact]))
+        return [i for part in self.element_id_parts for i in part]
 
 
 def _relationship_query(flt: SnapshotFilter) -> str:
@@ -291,6 +309,7 @@ def _export_relationships(
     rel_ids = {t.name: schema.relation_id(t.name) for t in types}
     query = _relationship_query(flt)
     window_names: dict[int, str] = {}
+    shared_actions: dict[tuple[str, ...], list[str]] = {}
     out = _Edges()
     for batch, record in zip(batches, _prefetched(driver, database, query, [{**params, "ids": b} for b in batches]),
                              strict=True):
@@ -311,8 +330,10 @@ def _export_relationships(
             out.first_seen.append(first)
             out.last_seen.append(last)
             out.windows.append(None if window is None else _window_iso(window, window_names))
-        out.actions.extend(actions)
-        out.element_ids.extend(rel_element_ids)
+        # one list object per distinct action list: a million-node estate's 5M lists held 674 MB, of which
+        # about 2,400 were distinct (the snapshot never mutates them)
+        out.actions.extend(shared_actions.setdefault(tuple(a), a) for a in actions)
+        out.element_id_parts.append(ElementIds.of(rel_element_ids))
         if progress:
             progress(len(targets))
     return out
