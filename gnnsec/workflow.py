@@ -437,8 +437,32 @@ def score_windows(
 
     One export covers every window (features are causal, so one pass scores them all); each window's
     reference is the historical (entity, window) pairs before it. With ``checkpoint``, the trained
-    graph model's DistMult improbability joins the columns.
+    graph model's DistMult improbability joins the columns. Runs with the cyclic collector paused: what it
+    builds is acyclic (:mod:`gnnsec.gc_pause`).
     """
+    with paused_gc():
+        return _score_windows(driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
+                              model_id=model_id, history_days=history_days, threshold=threshold, floor=floor,
+                              database=database, write=write, device=device, progress=progress, nproc=nproc)
+
+
+def _score_windows(
+    driver: Driver,
+    windows: Sequence[datetime],
+    *,
+    clouds: Sequence[str],
+    accounts: Sequence[str],
+    checkpoint: Checkpoint | None,
+    model_id: str,
+    history_days: int,
+    threshold: float | None,
+    floor: float,
+    database: str | None,
+    write: bool,
+    device: str,
+    progress: Callable[[str], None] | None,
+    nproc: int,
+) -> list[WindowResult]:
     from gnnsec.gnn.history import WINDOW_SECONDS, history_features
     from gnnsec.gnn.window_detect import (
         PairDetector,
