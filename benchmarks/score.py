@@ -1,6 +1,6 @@
 """Scoring cost on a generated estate: export, encode + detect, and write-back, with peak memory.
 
-    python benchmarks/score.py [--size medium|large] [--train-epochs 5]
+    python benchmarks/score.py [--size medium|large] [--train-epochs 5] [--path graph|day [--with-gnn]]
 
 Trains a quick RGCN on the estate (not timed: ``benchmarks/train.py`` measures training), then
 times ``gnnsec score``'s phases separately on the same graph, and write-back rows/s (nodes by uid,
@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,7 +43,63 @@ from gnnsec.graphdb.writeback import (
     write_edge_scores,
     write_node_scores,
 )
-from gnnsec.workflow import configure_cpu_threads, score_rows
+from gnnsec.workflow import activity_days, configure_cpu_threads, score_rows, score_windows
+
+
+def peak_rss_mb(reset: bool = True) -> float | None:
+    """This process's peak RSS since the last reset (``VmHWM``), then reset it, so each phase reports its
+    own high-water mark (Linux: writing 5 to ``/proc/self/clear_refs``). ``None`` elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        if reset:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")
+    except (OSError, StopIteration):
+        return None
+    return round(kb / 1024, 1)
+
+
+DAY_PHASES = (("exporting", "export"), ("encoding", "encode"), ("history features", "history_features"),
+              ("active entities", "detect"), ("writing scores", "write_back"))
+"""``score_windows``'s progress messages, in order, and the phase each one opens."""
+
+
+def score_latest_day(driver: Any, database: str | None, checkpoint: Any, device: str) -> dict[str, Any]:
+    """Time ``gnnsec score``'s own path on the latest complete day: phases cut at its progress messages,
+    each phase's peak RSS, and the rows it wrote."""
+    days = activity_days(driver, database)
+    if not days:
+        raise SystemExit("the estate holds no activity")
+    marks: list[tuple[str, float, float | None]] = []
+
+    def mark(message: str) -> None:
+        phase = next((name for key, name in DAY_PHASES if key in message), None)
+        if phase is not None:
+            marks.append((phase, time.perf_counter(), peak_rss_mb()))
+
+    peak_rss_mb()
+    began = time.perf_counter()
+    [result] = score_windows(driver, days[-1:], checkpoint=checkpoint, model_id="bench", database=database,
+                             device=device, progress=mark)
+    ended = time.perf_counter()
+    final_peak = peak_rss_mb()
+    phases: dict[str, dict[str, float | None]] = {}
+    for (phase, at, _), (_, until, peak) in zip(marks, [*marks[1:], ("end", ended, final_peak)], strict=True):
+        phases[phase] = {"seconds": round(until - at, 2), "peak_rss_mb": peak}
+    run = result.run
+    written = run.nodes_scored + run.edges_scored
+    write_s = phases.get("write_back", {}).get("seconds") or float("nan")
+    return {
+        "day": run.window_start.isoformat() if run.window_start else None,
+        "history_days": run.extra.get("history_days"),
+        "scored": {"entities": run.nodes_scored, "relationships": run.edges_scored,
+                   "reference_pairs": result.reference_pairs},
+        "phases": phases,
+        "write_back_rows_per_s": round(written / write_s) if write_s == write_s else None,
+        "total_s": round(ended - began, 2),
+        "peak_rss_mb": max([p["peak_rss_mb"] for p in phases.values() if p["peak_rss_mb"] is not None], default=None),
+    }
 
 
 def main() -> None:
@@ -52,6 +109,11 @@ def main() -> None:
     parser.add_argument("--train-epochs", type=int, default=5)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gnnsec-bench")
+    parser.add_argument("--path", default="graph", choices=["graph", "day"],
+                        help="graph: the graph model over the whole graph (score_graph's phases); day: what "
+                             "`gnnsec score` runs, the latest complete day against its history (score_windows)")
+    parser.add_argument("--with-gnn", action="store_true", help="--path day: add the graph model's DistMult term, "
+                                                                 "as `gnnsec score --with-gnn` does")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
 
@@ -74,27 +136,40 @@ def main() -> None:
             prepared.update(ensure_estate(driver, database, "large", args.seed, args.cache))
         if checkpoint.detector is None:
             raise SystemExit("the checkpoint has no detector")
+        if args.path == "day":
+            print(json.dumps({"benchmark": "score", "path": "day", "with_gnn": args.with_gnn,
+                              "estate": {"size": args.size, "seed": args.seed,
+                                         **{k: round(v, 1) for k, v in prepared.items()}},
+                              "device": device_name(args.device),
+                              **score_latest_day(driver, database, checkpoint if args.with_gnn else None,
+                                                 args.device),
+                              "cpu_count": os.cpu_count()}, indent=2))
+            return
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         threads = configure_cpu_threads()
+        phase_peaks: dict[str, float | None] = {"before": peak_rss_mb()}
         began = time.perf_counter()
         snapshot = export_snapshot(driver, database=database)
         export_s = time.perf_counter() - began
+        phase_peaks["export"] = peak_rss_mb()
 
         encode_threads = configure_cpu_threads(database_idle=True)
         began = time.perf_counter()
         emb = embed(checkpoint.model, snapshot, checkpoint.spec, device=args.device)
         embed_s = time.perf_counter() - began
+        phase_peaks["encode"] = peak_rss_mb()
         nodes = checkpoint.detector.score(emb)
         anomaly = edge_anomaly(emb.edge_logit)
         encode_s = time.perf_counter() - began
-        rss_encoded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        phase_peaks["detect"] = peak_rss_mb()
         configure_cpu_threads()
 
         began = time.perf_counter()
         node_scores, edge_scores = score_rows(snapshot, nodes.score, nodes.rank, nodes.anomalous, {},
                                               emb.edge_logit, anomaly)
         rows_s = time.perf_counter() - began
+        phase_peaks["score_rows"] = peak_rss_mb()
         run = ScoringRun("bench", "bench", datetime.now(UTC), 0.99)
         began = time.perf_counter()
         clear_scores(driver, database)
@@ -104,6 +179,7 @@ def main() -> None:
         nodes_s = time.perf_counter() - began
         written += write_edge_scores(driver, edge_scores, database=database)
         write_s = time.perf_counter() - began
+        phase_peaks["write_back"] = peak_rss_mb()
     rows = snapshot.num_nodes + snapshot.num_edges
     print(json.dumps({
         "benchmark": "score",
@@ -121,8 +197,10 @@ def main() -> None:
                        "relationships_per_s": round(snapshot.num_edges / (write_s - nodes_s)),
                        "relationships_by": "element id" if snapshot.edge_element_id else "uid"},
         "total_s": round(export_s + encode_s + rows_s + clear_s + write_s, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "peak_rss_after_encode_mb": round(rss_encoded, 1),
+        # resetting VmHWM resets ru_maxrss too, so the whole run's peak is the largest phase's
+        "peak_rss_mb": max(v for v in phase_peaks.values() if v is not None) if any(phase_peaks.values())
+        else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_by_phase_mb": phase_peaks,
         "rss_after_training_mb": round(rss_before, 1),
         "cpu_count": os.cpu_count(),
     }, indent=2))
