@@ -108,3 +108,30 @@ def test_masked_encoding_replaces_projected_rows_exactly_as_masking_the_input() 
         masked = torch.tensor([1, 4, 9])
         want = model.encode(model.mask_features(x, masked), ei, et)
         assert torch.allclose(model.encode_masked(x, masked, ei, et), want, atol=1e-5)
+
+
+def test_inference_without_autograd_equals_the_differentiable_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without autograd the layers take other routes (products into one preallocated block, the row-wise tail
+    in slices written into the conv output, sums added in place); they must compute the same function. Small
+    blocks and slices here, so that several of each run."""
+    import gnnsec.gnn.layers as layers
+    import gnnsec.gnn.model as model_module
+
+    monkeypatch.setattr(layers, "ROW_CHUNK", 8)
+    monkeypatch.setattr(model_module, "INFERENCE_ROWS", 7)
+    x, ei, et = _graph(n=50, e=300)
+    model = GraphAutoencoder(ModelConfig(in_dim=64, active_dim=64, hidden_dim=32, out_dim=16, adapter_after=(0,)))
+    model.eval()
+    with torch.no_grad():
+        for adapter in model.encoder.adapters.values():
+            adapter.up.weight.normal_()  # a fresh adapter is the identity: make it count
+        model.mask_token.normal_()
+    with torch.enable_grad():
+        want = model.encode(x.requires_grad_(True), ei, et).detach()
+        want_masked = model.encode_masked(x, torch.tensor([0, 3, 30]), ei, et).detach()
+    with torch.no_grad():
+        got = model.encode(x, ei, et)
+        got_masked = model.encode_masked(x, torch.tensor([0, 3, 30]), ei, et)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(got_masked, want_masked, atol=1e-5)
+    assert not torch.allclose(got, got_masked, atol=1e-3)  # the mask did change something
