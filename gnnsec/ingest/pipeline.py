@@ -10,7 +10,9 @@ The batch id is the content digest, which is what makes re-ingesting the same da
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ import orjson
 
 from gnnsec import schema
 from gnnsec.errors import GnnsecError
+from gnnsec.gc_pause import paused_gc
 from gnnsec.ingest import ADAPTERS, SNIFF_ORDER, get_adapter
 from gnnsec.ingest.base import Adapter, AdapterError, BadRecord, NodeRef, open_text
 from gnnsec.ingest.staging import StagedEdge, StagedNode, Staging
@@ -261,11 +264,13 @@ def stage_partial(items: Sequence[WorkItem], window: timedelta, skip_bad: bool =
     one-process ingest stages a group (the same bytes twice count once); run in a worker process.
     Raises :class:`IngestError` at the first bad file as :func:`stage_into` does. With ``quarantine``
     the bad records' lines are kept for the parent to write."""
-    import io
-    import time
+    with paused_gc():  # a worker's staging is acyclic (gnnsec.gc_pause)
+        return _stage_partial(items, window, skip_bad, io.BytesIO() if quarantine else None)
 
+
+def _stage_partial(items: Sequence[WorkItem], window: timedelta, skip_bad: bool, lines: io.BytesIO | None
+                   ) -> PartialStaging:
     staging = Staging(items[0].source, window)
-    lines = io.BytesIO() if quarantine else None
     files = []
     for item in items:
         began = time.perf_counter()
