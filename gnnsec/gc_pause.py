@@ -15,7 +15,8 @@ from contextlib import contextmanager
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """Disable the cyclic collector inside the block and restore its previous state after (nesting is safe)."""
+    """Disable the cyclic collector inside the block (or the decorated call) and restore its previous state after
+    (nesting is safe)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

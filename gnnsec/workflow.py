@@ -207,6 +207,7 @@ def _element_ids(snapshot: Snapshot) -> Callable[[int], str | None]:
     return ids.__getitem__ if ids else (lambda _e: None)
 
 
+@paused_gc()
 def score_rows(
     snapshot: Snapshot,
     score: np.ndarray,
@@ -222,20 +223,6 @@ def score_rows(
     Columns go through ``tolist`` and windows are parsed once per distinct value: reading numpy scalars
     one at a time was most of the time spent here on millions of relationships. Built with the cyclic
     collector paused (:mod:`gnnsec.gc_pause`)."""
-    with paused_gc():
-        return _score_rows(snapshot, score, rank, anomalous, reasons, edge_logit, edge_anomaly, edges)
-
-
-def _score_rows(
-    snapshot: Snapshot,
-    score: np.ndarray,
-    rank: np.ndarray,
-    anomalous: np.ndarray,
-    reasons: dict[int, list[str]],
-    edge_logit: np.ndarray,
-    edge_anomaly: np.ndarray,
-    edges: bool,
-) -> tuple[list[NodeScore], list[EdgeScore]]:
     label_names = [schema.NODE_LABELS[i] for i in snapshot.node_label.tolist()]
     uids = snapshot.node_uid
     node_scores = [
@@ -416,6 +403,7 @@ def windows_to_score(driver: Driver, since: datetime | None, until: datetime | N
     return unscored if all_unscored else unscored[-1:]
 
 
+@paused_gc()
 def score_windows(
     driver: Driver,
     windows: Sequence[datetime],
@@ -440,29 +428,6 @@ def score_windows(
     graph model's DistMult improbability joins the columns. Runs with the cyclic collector paused: what it
     builds is acyclic (:mod:`gnnsec.gc_pause`).
     """
-    with paused_gc():
-        return _score_windows(driver, windows, clouds=clouds, accounts=accounts, checkpoint=checkpoint,
-                              model_id=model_id, history_days=history_days, threshold=threshold, floor=floor,
-                              database=database, write=write, device=device, progress=progress, nproc=nproc)
-
-
-def _score_windows(
-    driver: Driver,
-    windows: Sequence[datetime],
-    *,
-    clouds: Sequence[str],
-    accounts: Sequence[str],
-    checkpoint: Checkpoint | None,
-    model_id: str,
-    history_days: int,
-    threshold: float | None,
-    floor: float,
-    database: str | None,
-    write: bool,
-    device: str,
-    progress: Callable[[str], None] | None,
-    nproc: int,
-) -> list[WindowResult]:
     from gnnsec.gnn.history import WINDOW_SECONDS, history_features
     from gnnsec.gnn.window_detect import (
         PairDetector,

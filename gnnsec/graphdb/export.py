@@ -121,6 +121,7 @@ def _scope(driver: Driver, database: str | None, flt: SnapshotFilter) -> list[st
         return [record["uid"] for record in session.run(query, uids=list(flt.around))]
 
 
+@paused_gc()
 def export_snapshot(
     driver: Driver,
     flt: SnapshotFilter | None = None,
@@ -130,13 +131,6 @@ def export_snapshot(
 ) -> Snapshot:
     """Stream the filtered subgraph out of Neo4j into a :class:`Snapshot` (the cyclic collector paused: see
     :mod:`gnnsec.gc_pause`)."""
-    with paused_gc():
-        return _export_snapshot(driver, flt, database, progress)
-
-
-def _export_snapshot(
-    driver: Driver, flt: SnapshotFilter | None, database: str | None, progress: Callable[[int], None] | None
-) -> Snapshot:
     flt = flt or SnapshotFilter()
     params: dict[str, Any] = {
         "clouds": list(flt.clouds),

@@ -258,18 +258,14 @@ def _unpack_partial(packed: tuple[Any, ...], files: list[StagedFile], quarantine
     return PartialStaging(staging, files, quarantined)
 
 
+@paused_gc()  # a worker's staging is acyclic (gnnsec.gc_pause)
 def stage_partial(items: Sequence[WorkItem], window: timedelta, skip_bad: bool = False,
                   quarantine: bool = False) -> PartialStaging:
     """Stage consecutive work items of one source into a fresh staging, one batch each, as the
     one-process ingest stages a group (the same bytes twice count once); run in a worker process.
     Raises :class:`IngestError` at the first bad file as :func:`stage_into` does. With ``quarantine``
     the bad records' lines are kept for the parent to write."""
-    with paused_gc():  # a worker's staging is acyclic (gnnsec.gc_pause)
-        return _stage_partial(items, window, skip_bad, io.BytesIO() if quarantine else None)
-
-
-def _stage_partial(items: Sequence[WorkItem], window: timedelta, skip_bad: bool, lines: io.BytesIO | None
-                   ) -> PartialStaging:
+    lines = io.BytesIO() if quarantine else None
     staging = Staging(items[0].source, window)
     files = []
     for item in items:
