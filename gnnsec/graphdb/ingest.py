@@ -17,7 +17,6 @@ from typing import IO, Protocol
 from neo4j import Driver
 
 from gnnsec.errors import StateError
-from gnnsec.gc_pause import paused_gc
 from gnnsec.graphdb.loader import DEFAULT_BATCH_SIZE, WriteCounts, write_staging
 from gnnsec.ingest.pipeline import (
     PartialStaging,
@@ -218,7 +217,6 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-@paused_gc()  # stagings and their rows are acyclic (gnnsec.gc_pause); staging ran 5-15 % faster
 def ingest(
     driver: Driver,
     items: Iterable[WorkItem],
