@@ -264,10 +264,11 @@ class _Edges:
     element_id_parts: list[Sequence[str]] = field(default_factory=list)  # per batch, compacted as they arrive
 
     def element_ids(self) -> Sequence[str]:
-        compact = [p for p in self.element_id_parts if isinstance(p, ElementIds)]
-        if compact and len(compact) == len(self.element_id_parts) and len({p.prefix for p in compact}) == 1:
+        parts = [p for p in self.element_id_parts if len(p)]  # a batch whose targets were all filtered out is []
+        compact = [p for p in parts if isinstance(p, ElementIds)]
+        if compact and len(compact) == len(parts) and len({p.prefix for p in compact}) == 1:
             return ElementIds(compact[0].prefix, np.concatenate([p.numbers for p in compact]))
-        return [i for part in self.element_id_parts for i in part]
+        return [i for part in parts for i in part]
 
 
 def _relationship_query(flt: SnapshotFilter) -> str:
