@@ -271,3 +271,35 @@ def test_clear_scores_removes_every_run_its_history_and_the_score_properties(cle
         "MATCH ()-[r]->() WHERE type(r) = 'SCORED' OR r.edge_reasons IS NOT NULL RETURN count(r) AS n"
     )
     assert [r["n"] for r in records] == [0, 0]
+
+
+def test_many_batches_in_flight_write_every_node_once_and_a_failure_still_cleans_up(
+        clean_db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnnsec.graphdb import writeback
+
+    monkeypatch.setattr(writeback, "BATCH_SIZE", 1)  # a batch per node: WRITERS of them at once
+    load_graph(clean_db)
+    scores = [score(ALICE, 0.95), score(BOB, 0.2), score(ADMIN, 0.991), score(BUCKET, 0.5, anomalous=True)]
+    counts = write_window_scores(clean_db, scores, [access(DAY_A, 0.7)], make_run("a1", DAY_A))
+    assert counts == {"nodes": 4, "latest": 4, "scored_rels": 3, "edges": 1, "replaced_runs": 0, "cleared": 0}
+    for expected in scores:
+        node = NodeRef(expected.label, expected.uid)
+        assert latest(clean_db, node)["anomaly_score"] == expected.score
+        assert latest(clean_db, node)["scoring_run"] == "a1"
+        assert history(clean_db, node) == ([(DAY_A, "a1", expected.score)] if expected.uid != BOB.uid else [])
+
+    seen: list[int] = []
+
+    def fail_on_the_third(size: int) -> None:
+        seen.append(size)
+        if len(seen) == 3:
+            raise RuntimeError("connection lost")
+
+    with pytest.raises(RuntimeError, match="connection lost"):
+        write_window_scores(clean_db, [score(n, 0.1) for n in (ALICE, BOB, ADMIN, BUCKET)], [],
+                            make_run("a2", DAY_A), progress=fail_on_the_third)
+    assert set(runs(clean_db)) == {"a1"}
+    records, _, _ = clean_db.execute_query(
+        "MATCH (n) WHERE n:PendingScoringRun OR n.scoring_run = 'a2' RETURN count(n) AS n")
+    assert records[0]["n"] == 0
+    assert history(clean_db, ADMIN) == [(DAY_A, "a1", 0.991)]

@@ -47,7 +47,9 @@ WRITERS = 2
 """Batches of the whole-graph node and relationship writes in flight at once, each in its own transaction and
 session (no two touch the same node or relationship): one is packed and sent while Neo4j writes another, and
 Neo4j uses both cores. Medium estate after clearing, 1 against 2 alternated (load under 1): relationships
-50.6k -> 80.6-84.0k rows/s. A window's node batches stay sequential: they all link to its one run node."""
+50.6k -> 80.6-84.0k rows/s. A window's ``SCORED`` batches stay sequential (they all lock its one run node); its
+latest-score batches run WRITERS at once: the million-node estate's day (231k nodes, 619k relationships), old and
+new alternated, wrote back in 19.7-24.6 s against 26.4-28.5 s."""
 NODE_SCORE_PROPERTIES = (
     "anomaly_score",
     "anomaly_raw",
@@ -139,14 +141,14 @@ def _write_in_batches(session: Session, query: str, rows: list[dict[str, Any]], 
 
 def _concurrently(
     driver: Driver, database: str | None, jobs: Sequence[tuple[str, Callable[[], dict[str, Any]]]]
-) -> Iterator[int]:
+) -> Iterator[dict[str, int]]:
     """Run each ``(query, params)`` job (``params`` built in the worker) in its own write transaction and
-    session, :data:`WRITERS` at a time, and yield each one's ``matched`` in job order. Only for jobs that touch
-    disjoint nodes and relationships; after a failure no further job starts."""
+    session, :data:`WRITERS` at a time, and yield each one's single record of counts in job order. Only for jobs
+    that touch disjoint nodes and relationships; after a failure no further job starts."""
 
-    def run(job: tuple[str, Callable[[], dict[str, Any]]]) -> int:
+    def run(job: tuple[str, Callable[[], dict[str, Any]]]) -> dict[str, int]:
         with driver.session(database=database) as session:
-            return int(session.execute_write(_count, job[0], job[1](), "matched"))
+            return session.execute_write(_counts, job[0], job[1]())
 
     pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="gnnsec-writeback")
     try:
@@ -328,7 +330,8 @@ def _write_edges(
             by_id[(s.src_label, s.type, s.dst_label)].append(s)
     parts = [group[at : at + BATCH_SIZE] for group in by_id.values() for at in range(0, len(group), BATCH_SIZE)]
     jobs = [(_EDGE_BY_ID, partial(_edge_params, part)) for part in parts]
-    for part, found in zip(parts, _concurrently(driver, database, jobs), strict=True):
+    for part, record in zip(parts, _concurrently(driver, database, jobs), strict=True):
+        found = record["matched"]
         if found < len(part):  # an id went stale: the uid path finds what still exists (SET is idempotent)
             by_uid.extend(part)
             continue
@@ -430,15 +433,21 @@ def write_window_scores(
     with driver.session(database=database) as session:
         session.execute_write(_run, f"CREATE (r:{PENDING_LABEL}) SET r = $props", {"props": _run_properties(run)})
     try:
+        # The history first, one batch at a time: every SCORED relationship locks the one run node.
         with driver.session(database=database) as session:
             for label, rows in sorted(by_label.items()):
-                for chunk in _batches(rows, BATCH_SIZE):
-                    found, latest, created = session.execute_write(_write_node_chunk, label, chunk, params)
-                    counts["nodes"] += found
-                    counts["latest"] += latest
-                    counts["scored_rels"] += created
-                    if progress:
-                        progress(len(chunk))
+                for chunk in _batches([row for row in rows if row["history"]], BATCH_SIZE):
+                    counts["scored_rels"] += session.execute_write(
+                        _count, _scored_query(label), {**params, "chunk": {"rows": chunk}}, "created")
+        # Then the latest-score properties, each batch's nodes its own, so WRITERS batches run at once.
+        chunks = [(label, chunk) for label, rows in sorted(by_label.items()) for chunk in _batches(rows, BATCH_SIZE)]
+        jobs: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            (_latest_query(label), partial(dict, params, chunk={"rows": chunk})) for label, chunk in chunks]
+        for (_, chunk), record in zip(chunks, _concurrently(driver, database, jobs), strict=True):
+            counts["nodes"] += record["found"]
+            counts["latest"] += record["latest"]
+            if progress:
+                progress(len(chunk))
         counts["edges"] = _write_edges(driver, edge_scores, database, progress)
         with driver.session(database=database) as session:
             counts["replaced_runs"], counts["cleared"] = session.execute_write(_swap_in, params)
@@ -452,27 +461,22 @@ def write_window_scores(
     return counts
 
 
-def _write_node_chunk(
-    tx: ManagedTransaction, label: str, rows: list[dict[str, Any]], params: dict[str, Any]
-) -> tuple[int, int, int]:
-    """One batch of one label: the ``SCORED`` history, then the latest-score properties unless the
-    node already holds a newer window's score. Returns (found, latest set, SCORED created)."""
-    history = [row for row in rows if row["history"]]
-    created = 0
-    if history:
-        created = tx.run(
-            f"""
-            MATCH (run:{PENDING_LABEL} {{run_id: $run}})
-            UNWIND $chunk.rows AS row
-            MATCH (n:{label} {{uid: row.uid}})
-            CREATE (run)-[:SCORED {{score: row.score, raw: row.raw, rank: row.rank, anomalous: row.anomalous,
-                                    reasons: row.reasons, calibration: row.calibration, window_start: $ws}}]->(n)
-            """,
-            params,
-            chunk={"rows": history},
-        ).consume().counters.relationships_created
-    record = tx.run(
-        f"""
+def _scored_query(label: str) -> str:
+    """A batch of one label's history rows: a ``SCORED`` relationship from the pending run to each node."""
+    return f"""
+        MATCH (run:{PENDING_LABEL} {{run_id: $run}})
+        UNWIND $chunk.rows AS row
+        MATCH (n:{label} {{uid: row.uid}})
+        CREATE (run)-[:SCORED {{score: row.score, raw: row.raw, rank: row.rank, anomalous: row.anomalous,
+                                reasons: row.reasons, calibration: row.calibration, window_start: $ws}}]->(n)
+        RETURN count(*) AS created
+        """
+
+
+def _latest_query(label: str) -> str:
+    """A batch of one label: the latest-score properties, unless the node already holds a newer window's
+    score. Returns ``found`` and ``latest`` (set)."""
+    return f"""
         UNWIND $chunk.rows AS row
         MATCH (n:{label} {{uid: row.uid}})
         WITH n, row, (n.score_window IS NULL OR n.score_window <= $ws) AS newest
@@ -484,11 +488,7 @@ def _write_node_chunk(
                 n.scoring_run = $run, n.score_window = $ws
         }}
         RETURN count(n) AS found, count(CASE WHEN newest THEN 1 END) AS latest
-        """,
-        params,
-        chunk={"rows": rows},
-    ).single(strict=True)
-    return int(record["found"]), int(record["latest"]), int(created)
+        """
 
 
 def _swap_in(tx: ManagedTransaction, params: dict[str, Any]) -> tuple[int, int]:
@@ -537,3 +537,7 @@ def _run(tx: ManagedTransaction, query: str, params: dict[str, Any]) -> None:
 
 def _count(tx: ManagedTransaction, query: str, params: dict[str, Any], key: str) -> int:
     return int(tx.run(query, params).single(strict=True)[key])
+
+
+def _counts(tx: ManagedTransaction, query: str, params: dict[str, Any]) -> dict[str, int]:
+    return {key: int(value) for key, value in tx.run(query, params).single(strict=True).items()}
