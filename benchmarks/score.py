@@ -119,32 +119,33 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="gnnsec-bench-") as tmp, neo4j_driver(Path(tmp), heap="4g",
                                                                                  pagecache="2g") as (driver, database):
-        trained_on = "medium" if args.size == "large" else args.size
-        saved = args.cache / f"checkpoint-{trained_on}-{args.seed}-{args.train_epochs}.pt"
-        if args.size == "large" and saved.exists():
-            checkpoint = load_checkpoint(saved)
-            prepared: dict[str, float] = {}
-        else:
-            prepared = ensure_estate(driver, database, trained_on, args.seed, args.cache)
-            snapshot = export_snapshot(driver, database=database)
-            checkpoint, _ = train_checkpoint(snapshot, TrainConfig(model=ModelConfig(kind="rgcn"),
-                                                                   epochs=args.train_epochs, device=args.device))
-            del snapshot
-            if args.size == "large":
-                save_checkpoint(saved, checkpoint)
-        if args.size == "large":
-            prepared.update(ensure_estate(driver, database, "large", args.seed, args.cache))
-        if checkpoint.detector is None:
-            raise SystemExit("the checkpoint has no detector")
+        prepared: dict[str, float] = {}
+        checkpoint = None
+        if args.path == "graph" or args.with_gnn:  # `gnnsec score` without --with-gnn loads no model
+            trained_on = "medium" if args.size == "large" else args.size
+            saved = args.cache / f"checkpoint-{trained_on}-{args.seed}-{args.train_epochs}.pt"
+            if args.size == "large" and saved.exists():
+                checkpoint = load_checkpoint(saved)
+            else:
+                prepared = ensure_estate(driver, database, trained_on, args.seed, args.cache)
+                snapshot = export_snapshot(driver, database=database)
+                checkpoint, _ = train_checkpoint(snapshot, TrainConfig(model=ModelConfig(kind="rgcn"),
+                                                                       epochs=args.train_epochs, device=args.device))
+                del snapshot
+                if args.size == "large":
+                    save_checkpoint(saved, checkpoint)
+            if checkpoint.detector is None:
+                raise SystemExit("the checkpoint has no detector")
+        prepared.update(ensure_estate(driver, database, args.size, args.seed, args.cache))
         if args.path == "day":
             print(json.dumps({"benchmark": "score", "path": "day", "with_gnn": args.with_gnn,
                               "estate": {"size": args.size, "seed": args.seed,
                                          **{k: round(v, 1) for k, v in prepared.items()}},
                               "device": device_name(args.device),
-                              **score_latest_day(driver, database, checkpoint if args.with_gnn else None,
-                                                 args.device),
+                              **score_latest_day(driver, database, checkpoint, args.device),
                               "cpu_count": os.cpu_count()}, indent=2))
             return
+        assert checkpoint is not None and checkpoint.detector is not None
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         threads = configure_cpu_threads()

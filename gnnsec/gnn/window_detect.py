@@ -128,6 +128,28 @@ class TailModel:
             out[:, j] = n - np.searchsorted(sorted_columns[:, j], x[:, j], side="left")
         return out
 
+    @staticmethod
+    def _sorted_with_own_counts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each column sorted, and for every value the number of values ≥ it in its own column (what
+        :meth:`_tail_counts` gives for ``x`` against itself). Columns are sorted as contiguous rows of ``x.T``, and
+        each value is looked up among its column's distinct values (a few thousand; NaNs one run, last, as
+        ``np.sort`` puts them) rather than all of them: the million-node day's largest reference (888,777 pairs x
+        23 columns) 2.24 s -> 1.0-1.1 s, identical counts. The sorted columns come back as a transposed view, so
+        each is contiguous for the searches of :meth:`score`."""
+        n = x.shape[0]
+        columns = np.ascontiguousarray(x.T)
+        ordered = np.sort(columns, axis=1)
+        counts = np.empty(columns.shape, dtype=np.float64)
+        run_start = np.empty(n, dtype=bool)
+        for j in range(columns.shape[0]):
+            column = ordered[j]
+            run_start[:1] = True
+            np.not_equal(column[1:], column[:-1], out=run_start[1:])
+            run_start[1:] &= ~(np.isnan(column[1:]) & np.isnan(column[:-1]))
+            first = np.flatnonzero(run_start)
+            counts[j] = n - first[np.searchsorted(column[first], columns[j], side="left")]
+        return ordered.T, np.ascontiguousarray(counts.T)
+
     def _raw(self, surprise: np.ndarray) -> np.ndarray:
         k = min(self.config.top_k, surprise.shape[1])
         if k <= 0:
@@ -135,9 +157,9 @@ class TailModel:
         return np.sort(surprise, axis=1)[:, -k:].sum(axis=1)
 
     def _fit_group(self, x: np.ndarray, kind: str, habit: np.ndarray | None) -> _Group:
-        sorted_columns = np.sort(x, axis=0)
+        sorted_columns, counts = self._sorted_with_own_counts(x)
         n = x.shape[0]
-        counts = self._tail_counts(sorted_columns, x) - 1.0  # leave the pair itself out
+        counts -= 1.0  # leave the pair itself out
         surprise = -np.log((counts + 1.0) / n)
         if habit is not None:
             surprise *= 1.0 - habit
