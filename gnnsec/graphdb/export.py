@@ -329,12 +329,14 @@ def _export_relationships(
     for i, element_id in enumerate(node_element_ids):  # a node exported under two labels counts as its first
         position.setdefault(element_id, i)
     sources = list(position)
-    batches = [sources[start : start + BATCH_ROWS] for start in range(0, len(sources), BATCH_ROWS)]
+    source_rows = np.fromiter(position.values(), dtype=np.int64, count=len(position))
+    starts = range(0, len(sources), BATCH_ROWS)
+    batches = [sources[start : start + BATCH_ROWS] for start in starts]
     rel_ids = {t.name: schema.relation_id(t.name) for t in types}
     query = _relationship_query(flt)
     shared_actions: dict[tuple[str, ...], list[str]] = {}
     out = _Edges()
-    for batch, record in zip(batches, _prefetched(driver, database, query, [{**params, "ids": b} for b in batches]),
+    for start, record in zip(starts, _prefetched(driver, database, query, [{**params, "ids": b} for b in batches]),
                              strict=True):
         if record is None:
             continue
@@ -347,8 +349,7 @@ def _export_relationships(
             keep = np.flatnonzero(targets >= 0)
             targets, columns = targets[keep], [column[keep] for column in columns]
             actions, rel_element_ids = ([column[j] for j in keep.tolist()] for column in (actions, rel_element_ids))
-        in_batch = np.fromiter((position[e] for e in batch), dtype=np.int64, count=len(batch))
-        out.sources.append(in_batch[columns[0]])
+        out.sources.append(source_rows[start + columns[0]])
         out.targets.append(targets)
         for name, column in zip(("types", "counts", "first_seen", "last_seen", "windows"), columns[1:], strict=True):
             getattr(out, name).append(column)

@@ -536,7 +536,7 @@ def _run(tx: ManagedTransaction, query: str, params: dict[str, Any]) -> None:
 
 
 def _count(tx: ManagedTransaction, query: str, params: dict[str, Any], key: str) -> int:
-    return int(tx.run(query, params).single(strict=True)[key])
+    return _counts(tx, query, params)[key]
 
 
 def _counts(tx: ManagedTransaction, query: str, params: dict[str, Any]) -> dict[str, int]:
