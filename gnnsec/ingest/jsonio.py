@@ -10,7 +10,9 @@ loop that maps them.  :func:`load_json` reads a whole document the same way for 
 
 from __future__ import annotations
 
+import codecs
 import gzip
+import io
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import orjson
 
 from gnnsec.ingest._common import excerpt
-from gnnsec.ingest.base import AdapterError, BadRecord, Record, head, open_text
+from gnnsec.ingest.base import AdapterError, BadRecord, Record, open_text
 from gnnsec.ingest.validation import safe_excerpt
 from gnnsec.times import parse_time as parse_time  # re-exported: adapters read times through jsonio
 
@@ -33,15 +35,16 @@ def iter_json_records(path: Path, envelope_keys: tuple[str, ...] = ENVELOPE_KEYS
     """Yield ``(where, record)`` for each JSON object in ``path``.
 
     JSON lines are read line by line (memory bounded by a line); a whole-document JSON file is
-    parsed once, which is how CloudTrail and the AWS CLI deliver them (a few MB per file).
+    parsed once, which is how CloudTrail and the AWS CLI deliver them (a few MB per file).  A document is read
+    through one open: AWS's 5-minute layout is mostly files of a few events, where three opens (head, sniff,
+    read) cost as much as the parsing.
     """
-    first = _strict_head(path, 512).lstrip()
-    if not first:
-        return
-    if _looks_like_json_lines(path):
+    document = _read_document(path)
+    if document is _JSON_LINES:
         yield from _iter_json_lines(path)
         return
-    document = load_json(path)
+    if document is _BLANK:
+        return
     if isinstance(document, list):
         items, prefix = document, ""
     elif isinstance(document, dict):
@@ -87,19 +90,69 @@ def load_json(path: Path, plain: bool = False) -> Any:
     UTF-8 checked by the parser): inventory files are named after resources, which may end in ``.gz``."""
     try:
         if plain:
-            return orjson.loads(path.read_bytes())
-        with open_text(path) as handle:
-            return orjson.loads(handle.read())
-    except orjson.JSONDecodeError as exc:
-        raise AdapterError(path, f"not valid JSON: {exc}") from exc
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # zlib: a corrupt gzip body
+            return _parsed(path, path.read_bytes())
+        with _open_bytes(path) as handle:
+            return _parsed(path, handle.read())
+    except (OSError, EOFError, zlib.error) as exc:  # zlib: a corrupt gzip body
         raise AdapterError(path, f"cannot read: {exc}") from exc
 
 
-def _looks_like_json_lines(path: Path) -> bool:
+_JSON_LINES, _BLANK = object(), object()
+
+HEAD_BYTES = 1 << 16
+"""How much of a file decides between JSON lines and one document (and is checked for UTF-8 first)."""
+
+
+def _read_document(path: Path) -> Any:
+    """The document in ``path``, :data:`_JSON_LINES` when its first non-empty line is a whole JSON object followed
+    by another line (or the name says JSON lines), or :data:`_BLANK` for a file of whitespace only."""
+    try:
+        with _open_bytes(path) as handle:
+            start = handle.read(HEAD_BYTES)
+            _check_utf8(path, start)
+            if not start.strip() and len(start) < HEAD_BYTES:
+                return _BLANK
+            if _looks_like_json_lines(path, start):
+                return _JSON_LINES
+            data = start + handle.read()
+    except gzip.BadGzipFile as exc:
+        raise AdapterError(path, f"named .gz but not gzip-compressed: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise AdapterError(path, f"cannot read: {exc}") from exc
+    if not data.strip():
+        return _BLANK
+    return _parsed(path, data)
+
+
+def _parsed(path: Path, data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        _check_utf8(path, data)  # the parser's words for bad UTF-8 ("str is not valid UTF-8") name no byte
+        raise AdapterError(path, f"not valid JSON: {exc}") from exc
+
+
+def _check_utf8(path: Path, data: bytes) -> None:
+    """An :class:`AdapterError` naming the first byte of ``data`` that is not UTF-8 (a character cut at the end
+    of ``data`` is not counted: it may be the head of a longer file). Reading must not be lenient where
+    sniffing may: an undecodable file read as empty would be skipped in silence, which an attacker could
+    use to blind us."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data)
+    except UnicodeDecodeError as exc:
+        raise AdapterError(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
+
+
+def _open_bytes(path: Path) -> io.BufferedIOBase:
+    """Open a file as bytes, gunzipping ``*.gz`` as :func:`~gnnsec.ingest.base.open_text` does."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _looks_like_json_lines(path: Path, start: bytes) -> bool:
     """True when the first non-empty line is a complete JSON object followed by another line."""
-    text = head(path, 1 << 16)
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in start.splitlines() if line.strip()]
     if len(lines) < 2 and not path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
         return False
     try:
@@ -126,20 +179,3 @@ def _iter_json_lines(path: Path) -> Iterator[tuple[str, dict[str, Any]] | BadRec
                     yield BadRecord(where, f"expected a JSON object, found {type(item).__name__}", line[:200])
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise AdapterError(path, f"cannot read: {exc}") from exc
-
-
-def _strict_head(path: Path, size: int) -> str:
-    """The first ``size`` characters, or an :class:`AdapterError` naming the file when it cannot be read as
-    (gzipped) UTF-8 text. Sniffing may be lenient (``head``); reading must not be: an unreadable, mis-compressed
-    or undecodable file read as empty would be skipped in silence, which an attacker could use to blind us."""
-    try:
-        with open_text(path) as handle:
-            return handle.read(size)
-    except UnicodeDecodeError as exc:
-        raise AdapterError(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
-    except gzip.BadGzipFile as exc:
-        raise AdapterError(path, f"named .gz but not gzip-compressed: {exc}") from exc
-    except (OSError, EOFError, zlib.error) as exc:
-        raise AdapterError(path, f"cannot read: {exc}") from exc
-
-
