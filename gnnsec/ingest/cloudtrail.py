@@ -17,6 +17,7 @@ with ``str`` methods, timestamps are parsed once per distinct string.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -92,9 +93,7 @@ class _EventMapper:
     def __init__(self) -> None:
         self.nodes: dict[NodeRef, list[Any]] = {}  # ref → [props, first emitted seen, latest seen]
         self.contained: set[NodeRef] = set()
-        self.verbs: dict[tuple[str, str], tuple[str, str, str]] = {}  # (source, name) → (short, action, kind)
         self.times: dict[str, datetime] = {}
-        self.ips: dict[str, str | None] = {}
 
     # ---- bookkeeping ----------------------------------------------------------------------
 
@@ -130,24 +129,6 @@ class _EventMapper:
                 cached = self.times[value] = parse_time(value)
             return cached
         return parse_time(value)
-
-    def _verb(self, source: str, name: str) -> tuple[str, str, str]:
-        key = (source, name)
-        cached = self.verbs.get(key)
-        if cached is None:
-            short = source.split(".", 1)[0] if source else "unknown"
-            cached = self.verbs[key] = (short, f"{short}:{_strip_api_version(name)}", _classify(short, name))
-        return cached
-
-    def _ip(self, source_ip: Any) -> str | None:
-        if not isinstance(source_ip, str):
-            return None
-        cached = self.ips.get(source_ip, "")
-        if cached == "":
-            if len(self.ips) > 100_000:
-                self.ips.clear()
-            cached = self.ips[source_ip] = ip_address_or_none(source_ip)
-        return cached
 
     # ---- one event ------------------------------------------------------------------------
 
@@ -190,7 +171,7 @@ class _EventMapper:
             if not isinstance(value, str):
                 return [BadRecord(where, f"CloudTrail {field} must be a string, found {type(value).__name__} "
                                   f"{safe_excerpt(value, 40)}", _excerpt(record))]
-        short, action, kind = self._verb(source, name)
+        short, action, kind = _verb(source, name)
         params = record.get("requestParameters")
         if not isinstance(params, dict):
             params = {}
@@ -248,14 +229,14 @@ class _EventMapper:
         self, out: list[Record], principal: NodeRef, record: dict[str, Any], time: datetime,
         props: dict[str, Any], action: str,
     ) -> None:
-        address = self._ip(record.get("sourceIPAddress"))
-        if address is None:
+        source_ip = record.get("sourceIPAddress")
+        seen = _ip(source_ip) if isinstance(source_ip, str) else None
+        if seen is None:
             return
-        ref = NodeRef("IP", uids.ip(address))
-        if ref not in self.nodes:
-            self._node(out, ref, {"name": address, "address": address, "public": ip_is_public(address)}, time)
-        else:
-            self._node(out, ref, self.nodes[ref][0], time)
+        ref, address, public = seen
+        known = self.nodes.get(ref)
+        self._node(out, ref, {"name": address, "address": address, "public": public} if known is None else known[0],
+                   time)
         out.append(Edge("AUTHENTICATES_FROM", principal, ref, props, time, action))
 
     def _principal(
@@ -276,7 +257,7 @@ class _EventMapper:
             props = {"name": ref.uid.rsplit("/", 1)[-1], "cloud": CLOUD, "account": ref.uid.split(":", 5)[4]}
         elif kind == "AssumedRole":
             issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
-            role_uid = role_uid_from_arn(issuer.get("arn") or "") or role_uid_from_arn(arn or "")
+            role_uid = _role_uid(issuer.get("arn") or "") or _role_uid(arn or "")
             if role_uid is None:
                 return self._account_principal(out, account or recipient, time)
             role_account = role_uid.split(":", 5)[4]
@@ -331,6 +312,31 @@ class _EventMapper:
 
 
 # ---- pure helpers -------------------------------------------------------------------------
+
+
+# Pure lookups, remembered across files: AWS's 5-minute layout gives each file a few events, so a cache per file
+# (as these once were) forgot them as soon as it had filled.
+@functools.lru_cache(maxsize=4096)
+def _verb(source: str, name: str) -> tuple[str, str, str]:
+    """``(short service, action, kind)`` of an event's source and name."""
+    short = source.split(".", 1)[0] if source else "unknown"
+    return short, f"{short}:{_strip_api_version(name)}", _classify(short, name)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ip(source_ip: str) -> tuple[NodeRef, str, bool] | None:
+    """The IP node, normalised address and ``public`` flag of a ``sourceIPAddress``; None for a service name."""
+    address = ip_address_or_none(source_ip)
+    return None if address is None else (NodeRef("IP", uids.ip(address)), address, ip_is_public(address))
+
+
+def _role_uid(arn: Any) -> str | None:
+    return _role_uid_of(arn) if isinstance(arn, str) else role_uid_from_arn(arn)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _role_uid_of(arn: str) -> str | None:
+    return role_uid_from_arn(arn)
 
 
 def _strip_api_version(name: str) -> str:
