@@ -118,3 +118,35 @@ def test_files_staged_together_keep_their_shares_so_reloading_one_alone_changes_
     assert [(r["count"], r["batches"], r["shares"]) for r in records] == [(3, ["hour-09", "hour-10"], [2, 1])]
     records, _, _ = clean_db.execute_query("MATCH (b:IngestedBatch) RETURN b.path AS path ORDER BY path")
     assert [r["path"] for r in records] == ["hour-09.json.gz", "hour-10.json.gz"]
+
+
+def test_an_activity_relationship_another_writer_made_is_taken_over_not_a_failed_file(clean_db: Any) -> None:
+    """A script's MERGE of the same type and window leaves no batches, actions or sources: the load counts its own
+    events there instead of failing the file on ``range()`` of a null."""
+    write_staging(clean_db, hourly_file([9]), "seed")  # the endpoints
+    clean_db.execute_query("MATCH ()-[r:ACCESS]->() DELETE r")
+    clean_db.execute_query(
+        "MATCH (a:Role {uid: $a}), (b:Bucket {uid: $b}) "
+        "MERGE (a)-[r:ACCESS {window: datetime('2026-03-02T00:00:00Z')}]->(b) SET r.count = 99",
+        a=ADMIN.uid, b=BUCKET.uid,
+    )
+    write_staging(clean_db, hourly_file([9, 10]), "hour-09")
+    records, _, _ = clean_db.execute_query(
+        "MATCH ()-[r:ACCESS]->() RETURN count(r) AS n, r.count AS count, r.batches AS batches, "
+        "r.actions AS actions, r.sources AS sources"
+    )
+    assert [(r["n"], r["count"], r["batches"], r["actions"], r["sources"]) for r in records] == [
+        (1, 2, ["hour-09"], ["s3:GetObject"], ["cloudtrail"])]
+
+
+def test_files_written_together_share_one_ingest_time(clean_db: Any) -> None:
+    together = Staging("cloudtrail")
+    for batch in ("hour-09", "hour-10"):
+        together.begin_batch(batch, f"{batch}.json.gz")
+        together.add(Edge("ACCESS", ADMIN, BUCKET, time=at(9), action="s3:GetObject"))
+    before = datetime.now(UTC)
+    write_staging(clean_db, together)
+    records, _, _ = clean_db.execute_query(
+        "MATCH (b:IngestedBatch) RETURN b.first_ingested AS first, b.last_ingested AS last ORDER BY b.batch_id")
+    times = {value.to_native() for r in records for value in (r["first"], r["last"])}
+    assert len(records) == 2 and len(times) == 1 and before <= times.pop() <= datetime.now(UTC)
