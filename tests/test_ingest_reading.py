@@ -95,3 +95,27 @@ def test_json_lines_are_recognised_from_the_head_and_streamed(tmp_path: Path) ->
     items = list(iter_json_records(path))
     assert len(items) == 3001 and items[2999][0] == "line 3000"  # type: ignore[index]
     assert getattr(items[-1], "where", None) == "line 3001"
+
+
+def test_gzips_off_the_one_call_path_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several members, zero padding, and more inflated bytes than the one-call path takes all stream instead."""
+    from gnnsec.ingest import jsonio
+
+    document = json.dumps({"Records": [{**EVENT, "n": n} for n in range(50)]}).encode()
+    lines = b"".join(json.dumps({**EVENT, "n": n}).encode() + b"\n" for n in range(50))
+    cases = {
+        "members.json.gz": gzip.compress(document[:100], mtime=0) + gzip.compress(document[100:], mtime=0),
+        "padded.json.gz": gzip.compress(document, mtime=0) + b"\0" * 64,
+        "big.json.gz": gzip.compress(document, mtime=0),
+        "big-lines.jsonl.gz": gzip.compress(lines, mtime=0),
+    }
+    monkeypatch.setattr(jsonio, "SMALL_INFLATED_BYTES", 1000)  # the last two inflate past it
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert jsonio._small_gzip(path) is None, name
+        records = [record for _, record in iter_json_records(path)]  # type: ignore[misc]
+        assert [record["n"] for record in records] == list(range(50)), name
+    small = tmp_path / "small.json.gz"
+    small.write_bytes(gzip.compress(document[:900], mtime=0))
+    assert jsonio._small_gzip(small) == document[:900]
