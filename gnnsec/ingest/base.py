@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, BinaryIO, ClassVar, NamedTuple, Protocol, TextIO, runtime_checkable
+from typing import Any, BinaryIO, ClassVar, NamedTuple, Protocol, TextIO, cast, runtime_checkable
 
 from gnnsec.errors import GnnsecError
 
@@ -113,11 +113,16 @@ class AdapterError(GnnsecError):
         self.message = message
 
 
-def open_text(path: Path) -> TextIO:
-    """Open a text file, transparently gunzipping ``*.gz`` (CloudTrail delivers gzip)."""
+def open_bytes(path: Path) -> BinaryIO:
+    """Open a file as bytes, transparently gunzipping ``*.gz`` (CloudTrail delivers gzip)."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return path.open("r", encoding="utf-8")
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def open_text(path: Path) -> TextIO:
+    """:func:`open_bytes` as UTF-8 text."""
+    return io.TextIOWrapper(open_bytes(path), encoding="utf-8")
 
 
 def head(path: Path, size: int = 4096) -> str:

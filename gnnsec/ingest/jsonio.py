@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import io
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import orjson
 
 from gnnsec.ingest._common import excerpt
-from gnnsec.ingest.base import AdapterError, BadRecord, Record, open_text
+from gnnsec.ingest.base import AdapterError, BadRecord, Record, open_bytes, open_text
 from gnnsec.ingest.validation import safe_excerpt
 from gnnsec.times import parse_time as parse_time  # re-exported: adapters read times through jsonio
 
@@ -91,7 +90,7 @@ def load_json(path: Path, plain: bool = False) -> Any:
     try:
         if plain:
             return _parsed(path, path.read_bytes())
-        with _open_bytes(path) as handle:
+        with open_bytes(path) as handle:
             return _parsed(path, handle.read())
     except (OSError, EOFError, zlib.error) as exc:  # zlib: a corrupt gzip body
         raise AdapterError(path, f"cannot read: {exc}") from exc
@@ -118,7 +117,7 @@ def _read_document(path: Path) -> Any:
         if data is not None:
             kind = _kind(path, data[:HEAD_BYTES])
         else:
-            with _open_bytes(path) as handle:
+            with open_bytes(path) as handle:
                 start = handle.read(HEAD_BYTES)
                 kind = _kind(path, start)
                 data = start + handle.read() if kind is None else b""
@@ -173,13 +172,6 @@ def _check_utf8(path: Path, data: bytes) -> None:
         codecs.getincrementaldecoder("utf-8")().decode(data)
     except UnicodeDecodeError as exc:
         raise AdapterError(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}") from exc
-
-
-def _open_bytes(path: Path) -> io.BufferedIOBase:
-    """Open a file as bytes, gunzipping ``*.gz`` as :func:`~gnnsec.ingest.base.open_text` does."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")
-    return path.open("rb")
 
 
 def _looks_like_json_lines(path: Path, start: bytes) -> bool:
