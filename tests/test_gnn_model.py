@@ -110,6 +110,26 @@ def test_masked_encoding_replaces_projected_rows_exactly_as_masking_the_input() 
         assert torch.allclose(model.encode_masked(x, masked, ei, et), want, atol=1e-5)
 
 
+def test_masked_encoding_trains_every_parameter_as_masking_the_input_does() -> None:
+    """The training objective encodes through ``encode_masked`` (no gradient for the whole input): the mask
+    token and every weight get the gradients they got when the input itself was masked."""
+    x, ei, et = _graph()
+    masked = torch.tensor([1, 4, 9])
+    model = GraphAutoencoder(ModelConfig(in_dim=64, active_dim=64, hidden_dim=16, out_dim=8))
+    with torch.no_grad():
+        model.mask_token.normal_()
+    gradients = []
+    for encode in (lambda: model.encode(model.mask_features(x, masked), ei, et),
+                   lambda: model.encode_masked(x, masked, ei, et)):
+        torch.manual_seed(0)  # the same dropout draws
+        model.zero_grad()
+        encode().pow(2).sum().backward()
+        gradients.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+    assert gradients[0].keys() == gradients[1].keys() and "mask_token" in gradients[1]
+    for name, want in gradients[0].items():
+        assert torch.allclose(gradients[1][name], want, atol=1e-4, rtol=1e-4), name
+
+
 def test_inference_without_autograd_equals_the_differentiable_encode(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without autograd the layers take other routes (products into one preallocated block, the row-wise tail
     in slices written into the conv output, sums added in place); they must compute the same function. Small

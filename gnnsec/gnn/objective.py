@@ -147,7 +147,10 @@ class Objective:
 
     def __call__(self, batch: StepBatch) -> Losses:
         model, b = self.model, batch
-        z = model.encode(model.mask_features(b.x, b.masked), b.edge_index, b.edge_type, b.plan)
+        # encode_masked: the token replaces the masked rows after the RGCN's input projection, so backward
+        # computes no gradient for the whole input (medium estate: 2.9 of a mini-batch step's 25 GFLOP; the
+        # epoch, alternated with the old code, 28.3 / 29.2 s against 29.8 / 28.1 s: within this machine's noise)
+        z = model.encode_masked(b.x, b.masked, b.edge_index, b.edge_type, b.plan)
         feature = scaled_cosine_error(model.feature_decoder(z[b.masked]), b.x[b.masked], self.gamma)
         total = feature
         structure_value, auc = 0.0, float("nan")
