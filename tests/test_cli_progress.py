@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from click.testing import CliRunner, Result
 from gnnsec.cli import common
 from gnnsec.cli.common import ProgressLog, rate_text
 from gnnsec.cli.main import cli
+from gnnsec.ingest.pipeline import discover, stage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LINE = re.compile(r"^\[\s*\d+\.\d s\] ", re.MULTILINE)
@@ -91,6 +93,37 @@ def test_eval_prints_progress_lines_on_a_piped_stderr_and_none_with_quiet(
     quiet = invoke(["-q", *common_args, "--out", str(tmp_path / "b")])
     assert quiet.exit_code == 0, quiet.output
     assert not progress_lines(quiet), quiet.stderr
+
+
+# ---- ingest --dry-run (no database) --------------------------------------------------------------------------
+
+
+def one_event_files(folder: Path, count: int) -> list[Path]:
+    """``count`` CloudTrail files of one event each, from the OTRF sample's first events (the same few users)."""
+    lines = (FIXTURES / "aws" / "cloudtrail" / "otrf" / "ec2_proxy_s3_exfiltration.jsonl").read_text().splitlines()
+    folder.mkdir()
+    paths = [folder / f"event-{i:03}.jsonl" for i in range(count)]
+    for path, line in zip(paths, lines, strict=False):
+        path.write_text(line + "\n")
+    return paths
+
+
+def test_a_dry_run_shows_progress_and_counts_each_node_once_across_files(tmp_path: Path, fast_progress: None) -> None:
+    """Was: no progress at all and a table row per file (31k rows for a week of AWS's 5-minute layout)."""
+    paths = one_event_files(tmp_path / "many", 60)
+    result = invoke(["ingest", "cloudtrail", str(tmp_path / "many"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert any(re.search(r"reading \(dry run\): 60/60 files", line) for line in progress_lines(result)), result.stderr
+    assert paths[0].name not in result.stdout  # no per-file rows above 50 files
+    row = next(line for line in result.stdout.splitlines() if "cloudtrail" in line)
+    files, records, _, nodes, _, skipped = (int(cell.replace(",", "")) for cell in row.split("│")[2:8])
+    stagings = [stage(item, timedelta(days=1))[0] for item in discover(paths, "cloudtrail")[0]]
+    assert (files, records, skipped) == (60, sum(s.records for s in stagings), 0)
+    assert 0 < nodes < sum(len(s.nodes) for s in stagings)  # an account, user or IP in many files is one node
+
+    few = invoke(["ingest", "cloudtrail", *map(str, paths[:2]), "--dry-run"])
+    assert few.exit_code == 0, few.output
+    assert paths[0].name in few.stdout and paths[1].name in few.stdout
 
 
 # ---- ingest, train and explain against the session's Neo4j -----------------------------------------------------

@@ -137,7 +137,7 @@ def demo(seed: int, size: str, epochs: int, days: int, reset: bool, cache: Path 
             report = ingest(driver, items, database=database)
         timings["ingest"] = time.perf_counter() - began
         events = sum(f.events for f in report.files)
-        console.print(f"ingested {len(report.files)} files, {events:,} events "
+        console.print(f"ingested {len(report.files)} files, {events:,} activity edges "
                       f"({sum(report.totals.nodes_created.values()):,} nodes, "
                       f"{sum(report.totals.relationships_created.values()):,} relationships)")
 
