@@ -11,7 +11,8 @@ Runs on CUDA when present (the JSON names the device), else on the CPU.
 ``seconds_per_epoch`` is the mean over the epochs after the first (which pays for warm-up), each epoch's
 training steps plus its validation; ``phase_seconds_per_epoch`` splits the training part into sampling,
 batch preparation, forward, backward and optimiser (``gnnsec.gnn.train.PHASES``) and ``validation_s``
-is the rest. ``cpu_seconds_per_epoch`` is the process's CPU time over the same epochs: with one torch thread
+is the rest. Torch gets every core, as ``gnnsec train`` gives it once its export is done; ``GNNSEC_THREADS=1``
+measures one. ``cpu_seconds_per_epoch`` is the process's CPU time over the same epochs: with one torch thread
 it is what an epoch takes on an idle core, whatever else shares the machine. ``load_average`` is
 ``/proc/loadavg`` before and after: on a shared machine compare variants run alternately in one session,
 not against old figures. ``--keep-snapshot`` pickles the export,
@@ -45,7 +46,7 @@ def _train_one(snapshot_path: str, kind: str, epochs: int, device: str, queue: A
     from gnnsec.gnn.train import PHASES, TrainConfig, fit
     from gnnsec.workflow import configure_cpu_threads
 
-    threads = configure_cpu_threads()
+    threads = configure_cpu_threads(database_idle=True)  # as `gnnsec train` does once its export is done
     with open(snapshot_path, "rb") as handle:
         snapshot = pickle.load(handle)
     config = TrainConfig(model=ModelConfig(kind=kind), epochs=epochs, patience=epochs + 1, device=device)

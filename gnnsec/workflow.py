@@ -48,7 +48,8 @@ REASONS_FOR_TOP = 200
 def configure_cpu_threads(database_idle: bool = False) -> int:
     """Leave one core to Neo4j and the OS: intra-op threads that outnumber free cores spin at
     barriers, which made epochs 10-100x slower on a busy 2-core machine. With ``database_idle`` (scoring
-    between its export and its write-back, evaluation after reading its data) every core is ours.
+    between its export and its write-back, training after its export, evaluation after reading its data) every
+    core is ours.
     ``GNNSEC_THREADS`` overrides both."""
     import os
 
@@ -91,6 +92,9 @@ def train_from_graph(
         labels = analyst_labels(driver, database)
         if labels:
             snapshot.meta["labels"] = labels
+    # Neo4j has nothing more to do for this run, so training takes every core, as scoring does between its
+    # export and write-back: medium estate, 1 against 2 threads alternated, 22.7 -> 15.8-16.6 s an epoch
+    configure_cpu_threads(database_idle=True)
     checkpoint, result = train_checkpoint(snapshot, config, progress=progress)
     checkpoint.metrics = {
         **checkpoint.metrics,

@@ -201,3 +201,47 @@ def test_a_benign_verdict_brings_that_node_s_next_score_down(scored_estate: Scor
     finally:
         query(scored_estate, "MATCH (n) WHERE n.analyst_label IS NOT NULL "
               "REMOVE n.analyst_label, n.analyst, n.analyst_at, n.analyst_note")
+
+
+def test_training_takes_every_core_once_the_export_is_done(
+        scored_estate: ScoredEstate, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neo4j works during the export and waits during training: all cores but one, then all of them (an explicit
+    GNNSEC_THREADS or --threads still wins)."""
+    import os
+
+    import torch
+
+    import gnnsec.gnn.pipeline as pipeline
+    import gnnsec.workflow as workflow
+    from gnnsec.gnn.train import TrainConfig
+
+    class Stop(Exception):
+        pass
+
+    seen: dict[str, int] = {}
+    export = workflow.export_snapshot
+
+    def exporting(*args: Any, **kwargs: Any) -> Any:
+        seen["export"] = torch.get_num_threads()
+        return export(*args, **kwargs)
+
+    def training(*args: Any, **kwargs: Any) -> Any:
+        seen["train"] = torch.get_num_threads()
+        raise Stop
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(workflow, "export_snapshot", exporting)
+    monkeypatch.setattr(pipeline, "train_checkpoint", training)
+    before = torch.get_num_threads()
+    try:
+        for threads, want in ((None, {"export": 3, "train": 4}), ("1", {"export": 1, "train": 1})):
+            if threads is None:
+                monkeypatch.delenv("GNNSEC_THREADS", raising=False)
+            else:
+                monkeypatch.setenv("GNNSEC_THREADS", threads)
+            with pytest.raises(Stop):
+                workflow.train_from_graph(scored_estate.driver, SnapshotFilter(), TrainConfig(),
+                                          database=scored_estate.database)
+            assert seen == want
+    finally:
+        torch.set_num_threads(before)

@@ -230,7 +230,9 @@ def threads_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--threads N`` [GNNSEC_THREADS]: CPU threads for torch."""
     return click.option("--threads", type=click.IntRange(1, 1024), envvar="GNNSEC_THREADS", show_envvar=True,
                         expose_value=False, callback=_set_threads,
-                        help="CPU threads for torch (default: all cores but one, left to Neo4j).")(command)
+                        help="CPU threads for torch (default: all cores but one while Neo4j works for this "
+                             "command, all while it waits: training, scoring between export and write-back, "
+                             "eval).")(command)
 
 
 class SuggestingChoice(click.Choice):
