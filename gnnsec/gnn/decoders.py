@@ -23,7 +23,10 @@ class DistMultDecoder(nn.Module):
         nn.init.normal_(self.relation_diagonals, mean=0.0, std=dim**-0.5)  # logits start near 0
 
     def forward(self, z: torch.Tensor, src: torch.Tensor, relation: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-        return (z[src] * self.relation_diagonals[relation] * z[dst]).sum(dim=-1)
+        # index_select, not z[src]: its backward is an index_add_, while advanced indexing's accumulating
+        # index_put_ sorts the indices first; 11k pairs on 9.3k rows, forward and backward: 30-32 -> 11 ms
+        rows, diagonals = z.index_select(0, src), self.relation_diagonals.index_select(0, relation)
+        return (rows * diagonals * z.index_select(0, dst)).sum(dim=-1)
 
 
 class FeatureDecoder(nn.Module):
