@@ -7,7 +7,7 @@ import torch
 from torch_geometric.nn import RGCNConv
 
 from gnnsec.gnn.data import NUM_ENCODER_RELATIONS, inverse_relation, to_tensors, with_inverse_edges
-from gnnsec.gnn.layers import Adapter, RelationalConv, RelationPlan
+from gnnsec.gnn.layers import Adapter, FastDropout, RelationalConv, RelationPlan
 from gnnsec.schema import NUM_RELATIONS, relation_id
 
 
@@ -205,3 +205,34 @@ def test_the_layer_runs_under_bfloat16_autocast_with_its_sums_in_float32() -> No
     got.float().pow(2).sum().backward()
     assert leaf.grad is not None and torch.isfinite(leaf.grad).all()
     assert torch.allclose(got.float(), want, atol=0.1, rtol=0.05)
+
+
+def test_fast_dropout_zeroes_p_of_the_elements_and_keeps_the_expectation() -> None:
+    torch.manual_seed(0)
+    dropout = FastDropout(0.1).train()
+    x = torch.rand(1000, 1000) + 0.5
+    y = dropout(x)
+    dropped = y == 0
+    assert abs(dropped.float().mean().item() - 0.1) < 0.002  # 1M draws: the standard error is 0.0003
+    assert torch.allclose(y[~dropped], x[~dropped] / 0.9, rtol=1e-4)  # k/65536 = 0.1000061: scale 1/0.8999939
+    assert abs(y.mean().item() / x.mean().item() - 1.0) < 0.005
+    rows = dropped.float().mean(1)
+    assert rows.std().item() < 0.02  # no structure: every row drops about p (a lane reused would show)
+    torch.manual_seed(1)
+    first = dropout(x)
+    torch.manual_seed(1)
+    assert torch.equal(first, dropout(x))  # torch's generator: a seed reproduces the mask
+
+
+def test_fast_dropout_passes_the_gradient_only_where_it_kept_and_is_the_identity_when_not_training() -> None:
+    dropout = FastDropout(0.3).train()
+    x = torch.randn(77, 13, requires_grad=True)  # n not a multiple of 3 (three draws per random word)
+    y = dropout(x)
+    y.sum().backward()
+    assert x.grad is not None
+    kept = y != 0
+    assert torch.all(x.grad[~kept] == 0) and torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.7),
+                                                             rtol=1e-4)
+    assert dropout.eval()(x) is x and FastDropout(0.0).train()(x) is x
+    with pytest.raises(ValueError, match="dropout probability"):
+        FastDropout(1.0)

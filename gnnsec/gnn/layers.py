@@ -9,6 +9,7 @@ the difference on the same graph in the same run.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -330,6 +331,40 @@ class InputProjection(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.active_dim
         return nn.functional.linear(x[:, :a], self.weight[:, :a], self.bias)
+
+
+class FastDropout(nn.Module):
+    r"""``nn.Dropout(p)`` whose keep mask comes from 16 random bits an element: each element is zeroed with
+    probability :math:`k/65536,\ k = \mathrm{round}(65536\,p)` and the rest are scaled by :math:`65536/(65536-k)`,
+    so the expectation is unchanged.
+
+    torch's CPU dropout draws one Bernoulli an element (``bernoulli_``): 23-30 ms for a [9.3k, 256] mini-batch
+    activation, 11 % of a medium-estate epoch with 2 threads in a profile. Here a 63-bit ``random_`` word gives
+    three uniform 16-bit lanes (its top lane has a zero sign bit and is not used). On other devices, torch's own.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self.dropped = round(p * 65536)
+        self.threshold = self.dropped - 32768  # a lane is uniform on [-32768, 32767]: keep it when >= threshold
+        self.scale = 65536 / (65536 - self.dropped)
+        self.lanes = slice(0, 3) if sys.byteorder == "little" else slice(1, 4)  # the three low 16-bit lanes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.dropped == 0:
+            return x
+        if x.device.type != "cpu":
+            return nn.functional.dropout(x, self.p, training=True)
+        n = x.numel()
+        words = torch.empty((n + 2) // 3, dtype=torch.int64).random_()  # [0, 2^63): bits 0-62 uniform
+        bits = words.view(torch.int16).view(-1, 4)[:, self.lanes].reshape(-1)[:n].view(x.shape)
+        return x * (bits >= self.threshold).to(x.dtype).mul_(self.scale)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class Adapter(nn.Module):

@@ -13,7 +13,7 @@ from gnnsec.errors import InputError
 from gnnsec.gnn.data import NUM_ENCODER_RELATIONS
 from gnnsec.gnn.decoders import DistMultDecoder, FeatureDecoder
 from gnnsec.gnn.features import MAX_FDIM
-from gnnsec.gnn.layers import Adapter, InputProjection, RelationalConv, RelationPlan
+from gnnsec.gnn.layers import Adapter, FastDropout, InputProjection, RelationalConv, RelationPlan
 from gnnsec.schema import NUM_RELATIONS
 
 MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
@@ -83,7 +83,7 @@ class HeteroRGCNEncoder(nn.Module):
             self.residuals.append(nn.Identity() if i == o else nn.Linear(i, o, bias=False))
             if layer in c.adapter_after and layer < c.num_layers - 1:
                 self.adapters[str(layer)] = Adapter(o, c.adapter_rank)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = FastDropout(c.dropout)
         self.activation = nn.GELU()
         self.out_dim = c.out_dim
 
