@@ -68,3 +68,25 @@ def test_json_lines_with_camel_case_fields_are_read(tmp_path: Path) -> None:
     mapped = read(VpcFlowLogAdapter(), path)
     assert mapped.edge_tuples() == [("CONNECTS_TO", "ip:1.1.1.1", "ip:10.0.0.1", "flow:ACCEPT:tcp/22")]
     assert dict(mapped.edges[0].props) == {"bytes": 180, "packets": 3}
+
+
+def test_remembered_addresses_parse_as_fresh_ones_and_long_texts_are_not_remembered() -> None:
+    """``parse_ip``/``is_public_ip`` remember short texts (a flow line names the same addresses again and again):
+    the answers are those of parsing afresh, and hostile long values never enter the cache."""
+    from gnnsec.ingest import _common
+
+    texts = ["10.0.1.10", " 8.8.8.8 ", "5.5.5.5:28915", "[::1]:443", "::ffff:10.1.2.3", "2001:db8::1", "0.0.0.0",
+             "gce-internal-ip", "", "300.1.1.1", "fc00::7"]
+    for _ in range(2):  # the second round answers from the cache
+        for text in texts:
+            assert _common.parse_ip(text) == _common._canonical_ip(text), text
+            address = _common.parse_ip(text)
+            if address is not None:
+                assert _common.is_public_ip(address) == _common._is_public(address), address
+    assert _common.parse_ip(7) is None
+    before = _common._remembered_ip.cache_info().currsize
+    long_text = "1" * (_common.IP_CACHE_TEXT + 1)
+    assert _common.parse_ip(long_text) is None
+    assert _common._remembered_ip.cache_info().currsize == before
+    assert [_common.is_public_ip(a) for a in ("10.0.0.1", "8.8.8.8", "::ffff:192.168.1.1", "fe80::1")] == [
+        False, True, False, False]
