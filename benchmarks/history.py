@@ -21,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gnnsec.evaluate.data import EvalData, load_snapshot_cached, read_activity_labels, read_entity_labels
+from gnnsec.evaluate.data import (
+    EvalData,
+    default_read_workers,
+    load_snapshot_cached,
+    read_activity_labels,
+    read_entity_labels,
+)
 from gnnsec.evaluate.history_eval import HistoryEvalConfig, run_history_evaluation
 from gnnsec.gnn.history import history_features
 from gnnsec.synth import generate
@@ -39,6 +45,7 @@ def main() -> None:
     parser.add_argument("--models", default="history,rules,iforest,mlp-ae,nbr-iforest")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gnnsec-bench-history")
     parser.add_argument("--estate", type=Path, default=None, help="An existing estate directory (skips generating).")
+    parser.add_argument("--workers", type=int, default=None, help="Processes reading files (default: one per core).")
     args = parser.parse_args()
     estate = args.estate or args.cache / f"estate-{args.size}-{args.seed}-{args.days}"
     out: dict[str, object] = {"estate": str(estate)} if args.estate else {"size": args.size, "seed": args.seed}
@@ -47,7 +54,8 @@ def main() -> None:
         generate(estate, seed=args.seed, size=args.size, days=args.days)
         out["generate_s"] = round(time.perf_counter() - began, 2)
     began = time.perf_counter()
-    snapshot = load_snapshot_cached(estate, args.cache / "snapshots")
+    out["read_workers"] = workers = args.workers or default_read_workers()
+    snapshot = load_snapshot_cached(estate, args.cache / "snapshots", workers=workers)
     out["read_s"] = round(time.perf_counter() - began, 2)
     out["nodes"], out["relationships"] = snapshot.num_nodes, snapshot.num_edges
     began = time.perf_counter()

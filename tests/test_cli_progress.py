@@ -89,10 +89,24 @@ def test_eval_prints_progress_lines_on_a_piped_stderr_and_none_with_quiet(
     assert result.exit_code == 0, result.output
     lines = progress_lines(result)
     assert any("] reading data" in line for line in lines), result.stderr
-    assert any(re.search(r"evaluating: \d+ runs \(.+/(s|min)\) · ", line) for line in lines), result.stderr
+    assert any(re.search(r"evaluating: 1/1 runs \(.+/(s|min)\) · ", line) for line in lines), result.stderr
     quiet = invoke(["-q", *common_args, "--out", str(tmp_path / "b")])
     assert quiet.exit_code == 0, quiet.output
     assert not progress_lines(quiet), quiet.stderr
+
+
+def test_eval_reports_files_read_of_the_total_and_the_epochs_inside_a_run(
+        estate: Path, tmp_path: Path, fast_progress: None) -> None:
+    """A medium estate's files take minutes to read and one GNN run 20 minutes on 2 cores: neither is silent."""
+    result = invoke(["eval", "--data", str(estate), "--models", "rgcn", "--epochs", "2", "--hidden", "16",
+                     "--cut", "0.5", "--workers", "2", "--format", "jsonl", "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    lines = progress_lines(result)
+    assert any(re.search(rf"staging {re.escape(str(estate))}: [\d,]+/[\d,]+ files \(.+\) · \S+", line)
+               for line in lines), result.stderr
+    assert any(re.search(r"seed 0 rgcn unsupervised \[all\] · epoch 2/2 \(\d+\.\d s\), validation loss \d", line)
+               for line in lines), result.stderr
+    assert any("building the snapshot" in line for line in lines), result.stderr
 
 
 # ---- ingest --dry-run (no database) --------------------------------------------------------------------------

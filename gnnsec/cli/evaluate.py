@@ -56,17 +56,19 @@ def _csv(value: str) -> tuple[str, ...]:
 @click.option("--hidden", "hidden_dim", default=256, show_default=True, help="GNN hidden width.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Results directory. Default: results/eval-<time>/.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that read and stage --data files (they need no database). Default: one per core.")
 @threads_option
 @format_option("json/jsonl/csv: one object (line) per row of the results table, notes on stderr.")
 def evaluate(data: str, labels: Path | None, models: str, split: str, time_fraction: float,
              holdout_campaign: str | None, folds: int, seeds: int, epochs: int, mode: str, relations: str,
-             hidden_dim: int, out: Path | None, fmt: str | None) -> None:
+             hidden_dim: int, out: Path | None, workers: int | None, fmt: str | None) -> None:
     """Evaluate GNNs and baselines on labelled data; table on the terminal, Markdown/JSON/PR curves in --out."""
     from rich.console import Console
 
-    from gnnsec.evaluate.data import is_database, load_eval_data
+    from gnnsec.evaluate.data import default_read_workers, is_database, load_eval_data
     from gnnsec.evaluate.report import aggregate, write_outputs
-    from gnnsec.evaluate.runner import RELATION_SUBSETS, EvalConfig, run_evaluation
+    from gnnsec.evaluate.runner import RELATION_SUBSETS, EvalConfig, count_runs, run_evaluation
     from gnnsec.workflow import configure_cpu_threads
 
     err = Console(stderr=True, quiet=is_quiet())
@@ -86,18 +88,26 @@ def evaluate(data: str, labels: Path | None, models: str, split: str, time_fract
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out or Path("results") / f"eval-{stamp}"
     fmt = choose_format(fmt)
+    workers = workers or default_read_workers()
     if split == "history":
-        _history(data, labels, models, time_fraction, seeds, epochs, mode, out, settings, fmt)
+        _history(data, labels, models, time_fraction, seeds, epochs, mode, out, settings, fmt, workers)
         return
     with work_progress("reading data") as work:
-        eval_data = load_eval_data(data, labels, out.parent / "cache",
-                                   progress=lambda name: work.phase(f"staging {name}"), settings=settings)
-        work.phase("evaluating", unit="runs")
+        eval_data = load_eval_data(data, labels, out.parent / "cache", progress=work, settings=settings,
+                                   workers=workers)
+        work.phase("evaluating", total=count_runs(eval_data, config), unit="runs")
+
+        run: list[str] = []
 
         def on_run(what: str) -> None:
-            work.advance(1, detail=what)
+            work.advance(0 if not run else 1, detail=what)  # a run is done when the next one starts
+            run[:] = [what]
 
-        records = run_evaluation(eval_data, config, progress=on_run)
+        def within_run(what: str) -> None:
+            work.advance(0, detail=f"{run[0]} · {what}")
+
+        records = run_evaluation(eval_data, config, progress=on_run, within=within_run)
+        work.advance(1)
     command = "gnnsec eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     snap = eval_data.snapshot
     notes = [
@@ -128,7 +138,7 @@ def _print_results(rows: list[dict[str, Any]], title: str, fmt: str, err: Any) -
 
 
 def _history(data: str, labels: Path | None, models: str, time_fraction: float, seeds: int, epochs: int, mode: str,
-             out: Path, settings: Neo4jSettings | None = None, fmt: str = "table") -> None:
+             out: Path, settings: Neo4jSettings | None = None, fmt: str = "table", workers: int = 1) -> None:
     """``--split history`` over one or more estates: the table, per-campaign ranks and the false-positive rate."""
     import json
 
@@ -148,9 +158,8 @@ def _history(data: str, labels: Path | None, models: str, time_fraction: float, 
         step = f"[{estate_index + 1}]"
         with work_progress(f"{step} reading {estate}") as work:
             # A benign-only estate (no labelled entity) still gives the per-day false-positive rate.
-            eval_data = load_eval_data(estate, labels, out.parent / "cache",
-                                       progress=lambda name: work.phase(f"{step} staging {name}"),  # noqa: B023 (used now)
-                                       require_labels=False, settings=settings)
+            eval_data = load_eval_data(estate, labels, out.parent / "cache", progress=work,
+                                       require_labels=False, settings=settings, workers=workers)
             work.phase(f"{step} evaluating {estate}", unit="steps")
             result = run_history_evaluation(eval_data, config, progress=lambda what: work.advance(1, detail=what))
         for record in result.records:

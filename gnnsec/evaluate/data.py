@@ -15,11 +15,11 @@ import hashlib
 import math
 import os
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from gnnsec.times import parse_time
 
 if TYPE_CHECKING:
     from gnnsec.config import Neo4jSettings
+    from gnnsec.ingest.pipeline import PartialStaging, WorkItem
 
 CACHE_FORMAT = 2
 """Bump when the cached snapshot layout changes, so stale caches are rebuilt."""
@@ -130,16 +131,18 @@ def _exported_actions(edge: StagedEdge) -> list[str]:
     return [str(a) for a in granted] if isinstance(granted, list) else []
 
 
-def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
-    """Merge stagings as the loader would and return what ``export_snapshot`` (no filter) would read.
+def merge_stagings(stagings: Iterable[Staging]) -> Staging:
+    """One staging of what ``stagings`` say, merged in order by the loader's rules (the first one's source).
 
-    Nodes are ordered by schema label then uid, edges by relation id then (source, target, window), so
-    the result does not depend on file order. Relationship properties other than the exported ones
-    (``count``, times, ``window``, ``actions``) are dropped, as the exporter drops them.
-    """
+    Merging is associative, so runs of files merged apart and then together in order give the same result:
+    that is how worker processes share the reading (:func:`snapshot_from_files`)."""
+    merged: Staging | None = None
     nodes: dict[tuple[str, str], StagedNode] = {}
     edges: dict[tuple[str, NodeRef, NodeRef, datetime | None], StagedEdge] = {}
     for staging in stagings:
+        if merged is None:
+            merged = Staging(staging.source, staging.window)
+            merged.nodes, merged.edges = nodes, edges
         for node_key, node in staging.nodes.items():
             if node_key in nodes:
                 _merge_node(nodes[node_key], node)
@@ -151,6 +154,18 @@ def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
             else:
                 edges[edge_key] = StagedEdge(edge.type, edge.src, edge.dst, edge.window, dict(edge.props), edge.count,
                                         edge.first_seen, edge.last_seen, dict(edge.actions), dict(edge.sums))
+    return merged if merged is not None else Staging("none")
+
+
+def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
+    """Merge stagings as the loader would and return what ``export_snapshot`` (no filter) would read.
+
+    Nodes are ordered by schema label then uid, edges by relation id then (source, target, window), so
+    the result does not depend on file order. Relationship properties other than the exported ones
+    (``count``, times, ``window``, ``actions``) are dropped, as the exporter drops them.
+    """
+    merged = merge_stagings(stagings)
+    nodes, edges = merged.nodes, merged.edges
     ordered_nodes = sorted(nodes.values(), key=lambda n: (schema.label_id(n.label), n.uid))
     index = {(n.label, n.uid): i for i, n in enumerate(ordered_nodes)}
     node_props: list[dict[str, Any]] = []
@@ -265,32 +280,84 @@ def directory_digest(root: Path, exclude: str = "labels") -> str:
     return digest.hexdigest()[:24]
 
 
+class ReadProgress(Protocol):
+    """What reading reports (``gnnsec.cli.common.Work`` fits): a phase with its total, then files done."""
+
+    def phase(self, text: str, *, total: int | None = None, unit: str = "") -> None: ...
+    def advance(self, count: int = 1, *, detail: str | None = None, total: int | None = None) -> None: ...
+
+
+def default_read_workers() -> int:
+    """Reading needs no database, so every core this process may run on stages files."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+READ_CHUNK_FILES = 32
+"""Files a worker stages and merges per task: the parent then merges one staging per 32 files instead of one per
+file (consecutive files of a source repeat most of their nodes and daily relationships)."""
+
+
+def _stage_and_merge(items: list[WorkItem], window: timedelta) -> PartialStaging:
+    """A worker's task: each file staged alone (its own batch, as the loader sees it), the run merged in order."""
+    from gnnsec.ingest.pipeline import PartialStaging, stage
+
+    return PartialStaging(merge_stagings(stage(item, window)[0] for item in items), [], b"")
+
+
 def snapshot_from_files(
-    root: Path, window: timedelta = timedelta(days=1), progress: Callable[[str], None] | None = None
+    root: Path, window: timedelta = timedelta(days=1), progress: ReadProgress | None = None, workers: int = 1
 ) -> Snapshot:
-    """discover → stage every file (strict: the first bad record stops it, naming file and record) → merge."""
-    from gnnsec.ingest.pipeline import discover, stage
+    """discover → stage every file (strict: the first bad record stops it, naming file and record) → merge.
+
+    Each file is staged alone, as its own batch, and merged in file order as it arrives (no list of every
+    staging is held). With ``workers`` above 1, worker processes stage and merge runs of
+    :data:`READ_CHUNK_FILES` files and this process merges the runs in order: the same snapshot (merging is
+    associative), and the first bad file in order still stops it, named."""
+    from gnnsec.ingest.pipeline import discover, process_pool, stage
 
     items, _ = discover([root])
     items = [item for item in items if "labels" not in item.path.relative_to(root).parts[:1]]
     if not items:
         raise EvalDataError(f"{root}: no file that an ingest adapter recognises")
-    stagings = []
-    for item in items:
+    if progress is not None:
+        progress.phase(f"staging {root}", total=len(items), unit="files")
+
+    def done(count: int, last: WorkItem) -> None:
         if progress is not None:
-            progress(str(item.path.relative_to(root)))
-        staging, _ = stage(item, window)
-        stagings.append(staging)
-    return staging_to_snapshot(stagings)
+            progress.advance(count, detail=str(last.path.relative_to(root)))
+
+    def staged() -> Iterator[Staging]:
+        if workers <= 1 or len(items) <= READ_CHUNK_FILES:
+            for item in items:
+                staging = stage(item, window)[0]
+                done(1, item)
+                yield staging
+        else:
+            chunks = [items[i : i + READ_CHUNK_FILES] for i in range(0, len(items), READ_CHUNK_FILES)]
+            with process_pool(min(workers, len(chunks))) as pool:
+                try:
+                    for chunk, partial in zip(chunks, pool.map(_stage_and_merge, chunks, [window] * len(chunks)),
+                                              strict=True):
+                        done(len(chunk), chunk[-1])
+                        yield partial.staging
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # stop reading past the first bad file
+                    raise
+        if progress is not None:
+            progress.phase(f"building the snapshot of {root}")
+
+    return staging_to_snapshot(staged())
 
 
-def load_snapshot_cached(root: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> Snapshot:
+def load_snapshot_cached(
+    root: Path, cache_dir: Path, progress: ReadProgress | None = None, workers: int = 1
+) -> Snapshot:
     """:func:`snapshot_from_files`, pickled under ``cache_dir`` keyed by :func:`directory_digest`."""
     cache = cache_dir / f"snapshot-{directory_digest(root)}.pkl"
     if cache.exists():
         with cache.open("rb") as handle:
             return pickle.load(handle)
-    snapshot = snapshot_from_files(root, progress=progress)
+    snapshot = snapshot_from_files(root, progress=progress, workers=workers)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     with tmp.open("wb") as handle:
@@ -322,10 +389,11 @@ def snapshot_from_database(data: str, settings: Neo4jSettings | None = None) -> 
 
 
 def load_eval_data(
-    data: str, labels: Path | None, cache_dir: Path, progress: Callable[[str], None] | None = None,
-    require_labels: bool = True, settings: Neo4jSettings | None = None,
+    data: str, labels: Path | None, cache_dir: Path, progress: ReadProgress | None = None,
+    require_labels: bool = True, settings: Neo4jSettings | None = None, workers: int = 1,
 ) -> EvalData:
-    """``--data DIR`` (files, labels default to ``DIR/labels/entities.csv``) or a database with ``--labels``."""
+    """``--data DIR`` (files, labels default to ``DIR/labels/entities.csv``, staged in ``workers`` processes)
+    or a database with ``--labels``."""
     if is_database(data):
         if labels is None:
             raise EvalDataError("--labels is required when --data is a database")
@@ -336,7 +404,7 @@ def load_eval_data(
         if not root.is_dir():
             raise EvalDataError(f"{root}: not a directory (and not bolt://… or 'neo4j')")
         labels = labels or root / "labels" / "entities.csv"
-        snapshot = load_snapshot_cached(root, cache_dir, progress)
+        snapshot = load_snapshot_cached(root, cache_dir, progress, workers)
         activity_path = labels.parent / "activity.csv"
     entities = read_entity_labels(labels)
     known = set(snapshot.node_uid)

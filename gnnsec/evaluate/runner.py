@@ -11,6 +11,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from gnnsec.evaluate.splits import (
     time_split,
 )
 from gnnsec.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from gnnsec.gnn.train import EpochStats
 
 GNN_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
 ALL_MODELS = (*GNN_KINDS, *BASELINES)
@@ -134,7 +138,7 @@ def _benign_thresholds(
 
 
 def _run_gnn(kind: str, mode: str, split: Split, train: Snapshot, test: Snapshot, data: EvalData, config: EvalConfig,
-             seed: int, val_truth: dict[str, int]) -> RunRecord:
+             seed: int, val_truth: dict[str, int], epoch_progress: Progress | None = None) -> RunRecord:
     import torch
 
     from gnnsec.gnn.embed import embed
@@ -148,7 +152,15 @@ def _run_gnn(kind: str, mode: str, split: Split, train: Snapshot, test: Snapshot
     model_config = ModelConfig(kind=kind, hidden_dim=config.hidden_dim, out_dim=config.out_dim)
     train_config = TrainConfig(model=model_config, epochs=config.epochs, patience=config.patience, seed=seed,
                                device="cpu")
-    checkpoint, result = train_checkpoint(train, train_config)
+
+    def on_epoch(stats: EpochStats, total: int) -> None:
+        if epoch_progress is not None:
+            epoch_progress(f"epoch {stats.epoch + 1}/{total} ({stats.seconds:.1f} s), validation loss "
+                           f"{stats.val_loss:.4f}")
+
+    checkpoint, result = train_checkpoint(train, train_config, progress=on_epoch)
+    if epoch_progress is not None:
+        epoch_progress("scoring the test side")
     out = score_snapshot(checkpoint, test, device="cpu")
     record = RunRecord(kind, mode, "all", split.name, seed, result.num_parameters)
     if mode == "supervised":
@@ -195,8 +207,25 @@ def _run_baseline(kind: str, split: Split, train: Snapshot, test: Snapshot, seed
     return record
 
 
-def run_evaluation(data: EvalData, config: EvalConfig, progress: Progress | None = None) -> list[RunRecord]:
-    """Every configured run, in a stable order; ``progress`` is told before each one."""
+def _split_count(data: EvalData, config: EvalConfig) -> int:
+    """Splits per seed, as :func:`_splits` makes them (without building their snapshots)."""
+    if config.split == "campaign" and not config.holdout_campaign:
+        return len(campaigns_after_cut(data, config.time_fraction))
+    return config.folds if config.split == "entity" else 1
+
+
+def count_runs(data: EvalData, config: EvalConfig) -> int:
+    """How many runs :func:`run_evaluation` makes: the total its progress counts towards."""
+    modes = 2 if config.mode == "both" else 1
+    per_subset = [sum(modes if model in GNN_KINDS else 1 for model in config.models if name == "all" or model == "rgcn")
+                  for name in config.relations]
+    return config.seeds * _split_count(data, config) * sum(per_subset)
+
+
+def run_evaluation(data: EvalData, config: EvalConfig, progress: Progress | None = None,
+                   within: Progress | None = None) -> list[RunRecord]:
+    """Every configured run, in a stable order; ``progress`` is told before each one, and ``within`` of a GNN
+    run's epochs (a medium estate's run takes 20 minutes on 2 cores)."""
     import time
 
     unknown = set(config.models) - set(ALL_MODELS)
@@ -218,7 +247,7 @@ def run_evaluation(data: EvalData, config: EvalConfig, progress: Progress | None
                             progress(f"{split.name} seed {seed} {model} {mode} [{subset_name}]")
                         started = time.perf_counter()
                         if model in GNN_KINDS:
-                            record = _run_gnn(model, mode, split, train, test, data, config, seed, val_truth)
+                            record = _run_gnn(model, mode, split, train, test, data, config, seed, val_truth, within)
                         else:
                             record = _run_baseline(model, split, train, test, seed)
                         record.relations = subset_name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from gnnsec.ingest.pipeline import (
     WorkItem,
     content_digest,
     group_items,
+    process_pool,
     stage_into,
     stage_partial,
 )
@@ -202,21 +203,6 @@ def _merge_group(
     return staging, results
 
 
-def _process_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for staging: forked from a fresh forkserver (the parent runs threads: the Neo4j
-    driver, the progress display), which has imported the adapters once; spawn where there is none."""
-    import multiprocessing
-
-    context: multiprocessing.context.BaseContext
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        forkserver = multiprocessing.get_context("forkserver")
-        forkserver.set_forkserver_preload(["gnnsec.ingest.pipeline"])
-        context = forkserver
-    else:
-        context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
 def ingest(
     driver: Driver,
     items: Iterable[WorkItem],
@@ -270,7 +256,7 @@ def ingest(
                                batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine, progress=progress,
                                workers=max(1, workers))
         elif workers > 1 and len(work) > 1:
-            with _process_pool(min(workers, len(work))) as pool:
+            with process_pool(min(workers, len(work))) as pool:
                 _ingest_in_workers(driver, pool, groups, starts, len(work), report, database=database,
                                    window=window, batch_size=batch_size, skip_bad=skip_bad, quarantine=quarantine,
                                    progress=progress, workers=min(workers, len(work)))

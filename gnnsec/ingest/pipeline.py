@@ -15,6 +15,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -280,6 +281,21 @@ def stage_partial(items: Sequence[WorkItem], window: timedelta, skip_bad: bool =
         files.append(StagedFile(digest, staging.records - records, staging.events - events,
                                 len(staging.edges) - edges, skipped, time.perf_counter() - began))
     return PartialStaging(staging, files, lines.getvalue() if lines is not None else b"")
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes for staging: forked from a fresh forkserver (the parent may run threads: the Neo4j
+    driver, the progress display), which has imported the adapters once; spawn where there is none."""
+    import multiprocessing
+
+    context: multiprocessing.context.BaseContext
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        forkserver = multiprocessing.get_context("forkserver")
+        forkserver.set_forkserver_preload(["gnnsec.ingest.pipeline"])
+        context = forkserver
+    else:
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 BLANK_CHECK_BYTES = 65_536
