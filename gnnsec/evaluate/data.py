@@ -91,6 +91,17 @@ def _window_iso(window: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond * 1000:09d}+00:00"
 
 
+def _window_name(window: datetime | None, names: dict[datetime, str]) -> str | None:
+    """:func:`_window_iso`, named once per distinct window: the medium estate's 450,719 windowed relationships
+    have a few dozen windows (3.1 s in cProfile, and a string each, before)."""
+    if window is None:
+        return None
+    name = names.get(window)
+    if name is None:
+        name = names[window] = _window_iso(window)
+    return name
+
+
 def _stored_value(value: Any) -> Any:
     """A staged property as the exporter returns it: datetimes (also inside lists) become epoch floats."""
     if isinstance(value, datetime):
@@ -181,6 +192,7 @@ def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
         edges.values(),
         key=lambda e: (schema.relation_id(e.type), e.src.uid, e.dst.uid, e.window.timestamp() if e.window else -1.0),
     )
+    window_names: dict[datetime, str] = {}
     snapshot = Snapshot(
         node_uid=[n.uid for n in ordered_nodes],
         node_label=np.asarray([schema.label_id(n.label) for n in ordered_nodes], dtype=np.int64),
@@ -194,7 +206,7 @@ def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
         edge_count=np.asarray([float(e.count or 1) for e in ordered_edges], dtype=np.float64),
         edge_first_seen=np.asarray([_epoch(e.first_seen) for e in ordered_edges], dtype=np.float64),
         edge_last_seen=np.asarray([_epoch(e.last_seen) for e in ordered_edges], dtype=np.float64),
-        edge_window=[_window_iso(e.window) if e.window is not None else None for e in ordered_edges],
+        edge_window=[_window_name(e.window, window_names) for e in ordered_edges],
         edge_actions=[_exported_actions(e) for e in ordered_edges],
         meta={"labels_exported": list(schema.NODE_LABELS), "built_from": "staging"},
     )
