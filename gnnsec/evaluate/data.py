@@ -82,7 +82,10 @@ class EvalData:
 
 
 def _epoch(value: datetime | None) -> float:
-    return parse_time(value).timestamp() if value is not None else math.nan
+    """Epoch seconds; staged times are aware datetimes staging has range-checked, so they need no parsing."""
+    if value is None:
+        return math.nan
+    return value.timestamp() if value.tzinfo is not None else parse_time(value).timestamp()
 
 
 def _window_iso(window: datetime) -> str:
@@ -132,14 +135,20 @@ def _merge_edge(into: StagedEdge, edge: StagedEdge) -> None:
     into.widen(edge)
 
 
-def _exported_actions(edge: StagedEdge) -> list[str]:
+def _exported_actions(edge: StagedEdge, shared: dict[tuple[str, ...], list[str]]) -> list[str]:
     """What the exporter reads as ``r.actions``: the distinct actions of activity, and on an inventory
     relationship its ``actions`` property (a policy's granted actions on GRANTS_ACCESS), found by the parity
-    test against the real database."""
+    test against the real database. One list per distinct value (``shared``), as the exporter keeps them: the
+    snapshot never changes them, and most relationships repeat a few action sets."""
     if edge.window is not None:
-        return list(edge.actions)
-    granted = edge.props.get("actions")
-    return [str(a) for a in granted] if isinstance(granted, list) else []
+        actions = tuple(edge.actions)
+    else:
+        granted = edge.props.get("actions")
+        actions = tuple(str(a) for a in granted) if isinstance(granted, list) else ()
+    found = shared.get(actions)
+    if found is None:
+        found = shared[actions] = list(actions)
+    return found
 
 
 def merge_stagings(stagings: Iterable[Staging]) -> Staging:
@@ -193,6 +202,7 @@ def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
         key=lambda e: (schema.relation_id(e.type), e.src.uid, e.dst.uid, e.window.timestamp() if e.window else -1.0),
     )
     window_names: dict[datetime, str] = {}
+    shared_actions: dict[tuple[str, ...], list[str]] = {}
     snapshot = Snapshot(
         node_uid=[n.uid for n in ordered_nodes],
         node_label=np.asarray([schema.label_id(n.label) for n in ordered_nodes], dtype=np.int64),
@@ -207,7 +217,7 @@ def staging_to_snapshot(stagings: Iterable[Staging]) -> Snapshot:
         edge_first_seen=np.asarray([_epoch(e.first_seen) for e in ordered_edges], dtype=np.float64),
         edge_last_seen=np.asarray([_epoch(e.last_seen) for e in ordered_edges], dtype=np.float64),
         edge_window=[_window_name(e.window, window_names) for e in ordered_edges],
-        edge_actions=[_exported_actions(e) for e in ordered_edges],
+        edge_actions=[_exported_actions(e, shared_actions) for e in ordered_edges],
         meta={"labels_exported": list(schema.NODE_LABELS), "built_from": "staging"},
     )
     snapshot.validate()
