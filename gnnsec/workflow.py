@@ -80,8 +80,10 @@ def train_from_graph(
     database: str | None = None,
     use_feedback_labels: bool = True,
     progress: Callable[..., None] | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> tuple[Checkpoint, TrainResult, Snapshot]:
-    """Export the window, fit the model self-supervised (plus analyst labels when present)."""
+    """Export the window, fit the model self-supervised (plus analyst labels when present); ``progress`` is told
+    of each epoch, ``stage`` of the steps after them."""
     from gnnsec.gnn.pipeline import train_checkpoint
 
     configure_cpu_threads()
@@ -96,7 +98,7 @@ def train_from_graph(
     # export and write-back: medium estate on 2 cores, 1 and 2 threads alternated, 28.1 / 23.2 -> 19.4 / 19.6 s
     # an epoch with identical losses
     configure_cpu_threads(database_idle=True)
-    checkpoint, result = train_checkpoint(snapshot, config, progress=progress)
+    checkpoint, result = train_checkpoint(snapshot, config, progress=progress, stage=stage)
     checkpoint.metrics = {
         **checkpoint.metrics,
         "nodes": snapshot.num_nodes,

@@ -107,6 +107,8 @@ def test_eval_reports_files_read_of_the_total_and_the_epochs_inside_a_run(
     assert any(re.search(r"seed 0 rgcn unsupervised \[all\] · epoch 2/2 \(\d+\.\d s\), validation loss \d", line)
                for line in lines), result.stderr
     assert any("building the snapshot" in line for line in lines), result.stderr
+    for after_epochs in ("embedding the training graph", "fitting the detector's reference", "scoring the test side"):
+        assert any(f"[all] · {after_epochs}" in line for line in lines), result.stderr
 
 
 # ---- ingest --dry-run (no database) --------------------------------------------------------------------------
@@ -166,6 +168,7 @@ def test_ingest_train_and_explain_print_progress_lines_on_a_piped_stderr(
     assert any("] loading torch" in line or "] exporting the graph" in line for line in lines), trained.stderr
     assert any(re.search(r"training: [123]/3 epochs \(.+\) · loss [\d.]+, val edge AUC", line) for line in lines), \
         trained.stderr
+    assert any("] embedding the training graph" in line for line in lines), trained.stderr  # after the epochs
     assert not progress_lines(invoke(["-q", "train", "--epochs", "1", "--device", "cpu"], env))
 
     records, _, _ = clean_db.execute_query("MATCH (u:User) RETURN u.uid AS uid LIMIT 1",

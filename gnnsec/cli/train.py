@@ -87,13 +87,13 @@ def train(since: str | None, until: str | None, clouds: tuple[str, ...], account
 
                 snapshot = export_snapshot(driver, flt, database=database)
                 checkpoint, result = adapt_checkpoint(load_checkpoint(adapt, device="cpu"), snapshot, config,
-                                                      progress=on_epoch)
+                                                      progress=on_epoch, stage=work.phase)
             else:
                 from gnnsec.workflow import train_from_graph
 
                 checkpoint, result, snapshot = train_from_graph(
                     driver, flt, config, database=database, use_feedback_labels=not no_feedback_labels,
-                    progress=on_epoch,
+                    progress=on_epoch, stage=work.phase,
                 )
     save_checkpoint(out, checkpoint)
     if out.resolve() != latest_model_path().resolve():

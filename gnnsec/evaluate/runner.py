@@ -158,7 +158,7 @@ def _run_gnn(kind: str, mode: str, split: Split, train: Snapshot, test: Snapshot
             epoch_progress(f"epoch {stats.epoch + 1}/{total} ({stats.seconds:.1f} s), validation loss "
                            f"{stats.val_loss:.4f}")
 
-    checkpoint, result = train_checkpoint(train, train_config, progress=on_epoch)
+    checkpoint, result = train_checkpoint(train, train_config, progress=on_epoch, stage=epoch_progress)
     if epoch_progress is not None:
         epoch_progress("scoring the test side")
     out = score_snapshot(checkpoint, test, device="cpu")
