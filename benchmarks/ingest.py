@@ -64,7 +64,7 @@ from gnnsec.graphdb.ingest import ingest
 from gnnsec.graphdb.loader import delete_everything
 from gnnsec.ingest import get_adapter
 from gnnsec.ingest.base import Edge
-from gnnsec.ingest.pipeline import WorkItem, discover
+from gnnsec.ingest.pipeline import WorkItem, discover, usable_cores
 
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
 LAYOUT_EVENTS = {"hourly": 1_000_000, "cloudtrail-5min": 43_000}  # default --events (cloudtrail-5min: per day)
@@ -251,7 +251,7 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]", help="Spark master URL for --engine spark")
     args = parser.parse_args()
     args.events = args.events or LAYOUT_EVENTS[args.layout] * (args.days if args.layout == "cloudtrail-5min" else 1)
-    workers = args.workers or _cores()
+    workers = args.workers or usable_cores()
 
     with tempfile.TemporaryDirectory(prefix="gnnsec-bench-") as tmp:
         started = time.perf_counter()
@@ -371,7 +371,7 @@ def main() -> None:
         "peak_rss_mb": round(peak_rss_mb, 1),
         "rss_before_ingest_mb": round(rss_before / 1024, 1),
         "cpu_count": os.cpu_count(),
-        "usable_cores": _cores(),
+        "usable_cores": usable_cores(),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }, indent=2))
 
@@ -433,9 +433,6 @@ def _batches_per_relationship(driver: Any, database: str | None) -> dict[str, An
     return {"relationships": row["relationships"], "mean": round(row["mean"] or 0, 1), "p99": row["p99"],
             "max": row["max"]}
 
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _shares(report: Any, seconds: float, events: int) -> dict[str, Any]:

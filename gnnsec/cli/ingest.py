@@ -137,10 +137,9 @@ def default_workers() -> int:
     bookkeeping became linear, the same machine *idle* (load 1-2) measured 2 workers faster: 300k hourly events
     1.14-1.28x (best of 2 rounds each), a week of AWS's 5-minute files 1.29x.  The default stays until that
     holds on a loaded machine as well."""
-    import os
+    from gnnsec.ingest.pipeline import usable_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, usable_cores() - 1)
 
 
 @contextmanager

@@ -311,7 +311,9 @@ class ReadProgress(Protocol):
 
 def default_read_workers() -> int:
     """Reading needs no database, so every core this process may run on stages files."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from gnnsec.ingest.pipeline import usable_cores
+
+    return usable_cores()
 
 
 READ_CHUNK_FILES = 32

@@ -283,6 +283,11 @@ def stage_partial(items: Sequence[WorkItem], window: timedelta, skip_bad: bool =
     return PartialStaging(staging, files, lines.getvalue() if lines is not None else b"")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one): what worker counts start from."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """Worker processes for staging: forked from a fresh forkserver (the parent may run threads: the Neo4j
     driver, the progress display), which has imported the adapters once; spawn where there is none."""
