@@ -1,7 +1,7 @@
 """Training cost per model on a generated estate: export rows/s, seconds per epoch, peak memory.
 
     python benchmarks/train.py [--size medium] [--epochs 3] [--models rgcn,gcn,gat,sage]
-                               [--keep-snapshot PATH | --snapshot PATH]
+                               [--loss-hops 1,all] [--keep-snapshot PATH | --snapshot PATH]
 
 The estate is generated and ingested into Neo4j (``NEO4J_URI`` or a throw-away local server),
 exported once through ``graphdb.export`` (timed: rows/s), then each model trains for
@@ -17,6 +17,10 @@ it is what an epoch takes on an idle core, whatever else shares the machine. ``l
 ``/proc/loadavg`` before and after: on a shared machine compare variants run alternately in one session,
 not against old figures. ``--keep-snapshot`` pickles the export,
 ``--snapshot`` trains on such a pickle without Neo4j (no export figures then).
+
+``--loss-hops`` trains each model once per value of ``TrainConfig.loss_hops`` (``all``: any node of a sampled
+subgraph, the code before trimming), in the order given; ``loss_hops_ratio`` divides each run's seconds per
+epoch by the first value's. The validation batch is the same for every value, so ``val_loss_last`` compares.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from benchmarks.neo4j_for_bench import neo4j_driver
 from gnnsec.graphdb.export import export_snapshot
 
 
-def _train_one(snapshot_path: str, kind: str, epochs: int, device: str, queue: Any) -> None:
+def _train_one(snapshot_path: str, kind: str, loss_hops: int | None, epochs: int, device: str, queue: Any) -> None:
     from gnnsec.gnn.model import ModelConfig, count_parameters
     from gnnsec.gnn.train import PHASES, TrainConfig, fit
     from gnnsec.workflow import configure_cpu_threads
@@ -49,7 +53,8 @@ def _train_one(snapshot_path: str, kind: str, epochs: int, device: str, queue: A
     threads = configure_cpu_threads(database_idle=True)  # as `gnnsec train` does once its export is done
     with open(snapshot_path, "rb") as handle:
         snapshot = pickle.load(handle)
-    config = TrainConfig(model=ModelConfig(kind=kind), epochs=epochs, patience=epochs + 1, device=device)
+    config = TrainConfig(model=ModelConfig(kind=kind), epochs=epochs, patience=epochs + 1, device=device,
+                         loss_hops=loss_hops)
     cpu_after_epoch: list[float] = []  # process CPU time: what the epoch cost whatever else shares the machine
     began = time.perf_counter()
     model, result, _ = fit(snapshot, config, lambda stats, total: cpu_after_epoch.append(time.process_time()))
@@ -61,6 +66,7 @@ def _train_one(snapshot_path: str, kind: str, epochs: int, device: str, queue: A
     steps = sum(e.steps for e in steady_epochs) / len(steady_epochs)
     queue.put({
         "model": kind,
+        "loss_hops": "all" if loss_hops is None else loss_hops,
         "parameters": count_parameters(model),
         "epochs": len(seconds),
         "seconds_per_epoch": round(sum(steady) / len(steady), 3),
@@ -105,6 +111,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--models", default="rgcn,gcn,gat,sage")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--loss-hops", default="1", type=_loss_hops,
+                        help="comma-separated TrainConfig.loss_hops values to compare, 'all' for none (default 1)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gnnsec-bench")
     parser.add_argument("--snapshot", type=Path, help="train on this pickled snapshot; no Neo4j, no export")
     parser.add_argument("--keep-snapshot", type=Path, help="also pickle the exported snapshot here")
@@ -135,12 +143,13 @@ def main() -> None:
         results = []
         context = mp.get_context("spawn")
         for kind in args.models.split(","):
-            queue = context.Queue()
-            process = context.Process(target=_train_one, args=(str(snapshot_path), kind, args.epochs, args.device,
-                                                               queue))
-            process.start()
-            results.append(queue.get())
-            process.join()
+            for loss_hops in args.loss_hops:
+                queue = context.Queue()
+                process = context.Process(target=_train_one, args=(str(snapshot_path), kind, loss_hops, args.epochs,
+                                                                   args.device, queue))
+                process.start()
+                results.append(queue.get())
+                process.join()
     print(json.dumps({
         "benchmark": "train",
         "estate": {"size": args.size, "seed": args.seed, "nodes": snapshot.num_nodes, "edges": snapshot.num_edges,
@@ -152,9 +161,28 @@ def main() -> None:
         "load_average": {"before": load_before, "after": _load_average()},
         "models": results,
         "rgcn_vs_others_seconds_per_epoch": {
-            r["model"]: round(r["seconds_per_epoch"] / results[0]["seconds_per_epoch"], 2) for r in results
+            r["model"]: round(r["seconds_per_epoch"] / results[0]["seconds_per_epoch"], 2)
+            for r in results if r["loss_hops"] == results[0]["loss_hops"]
         },
+        "loss_hops_ratio": _loss_hops_ratios(results),
     }, indent=2))
+
+
+def _loss_hops(text: str) -> list[int | None]:
+    try:
+        return [None if part.strip() == "all" else int(part) for part in text.split(",")]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--loss-hops wants integers or 'all', got {text!r}") from error
+
+
+def _loss_hops_ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per model, each loss_hops value's seconds per epoch over the first value's (same run)."""
+    ratios: dict[str, dict[str, float]] = {}
+    for record in results:
+        first = next(r for r in results if r["model"] == record["model"])
+        ratios.setdefault(record["model"], {})[str(record["loss_hops"])] = round(
+            record["seconds_per_epoch"] / first["seconds_per_epoch"], 3)
+    return ratios
 
 
 if __name__ == "__main__":

@@ -13,7 +13,15 @@ from gnnsec.errors import InputError
 from gnnsec.gnn.data import NUM_ENCODER_RELATIONS
 from gnnsec.gnn.decoders import DistMultDecoder, FeatureDecoder
 from gnnsec.gnn.features import MAX_FDIM
-from gnnsec.gnn.layers import Adapter, FastDropout, InputProjection, RelationalConv, RelationPlan
+from gnnsec.gnn.layers import (
+    Adapter,
+    FastDropout,
+    InputProjection,
+    RelationalConv,
+    RelationPlan,
+    TrimmedPlans,
+    select_rows,
+)
 from gnnsec.schema import NUM_RELATIONS
 
 MODEL_KINDS = ("rgcn", "gcn", "gat", "sage", "mlp")
@@ -95,14 +103,23 @@ class HeteroRGCNEncoder(nn.Module):
         plan: RelationPlan | None = None,
         masked: torch.Tensor | None = None,
         mask_token: torch.Tensor | None = None,
+        trim: TrimmedPlans | None = None,
     ) -> torch.Tensor:
         """``[N, out_dim]``. With ``masked`` (row indices) and ``mask_token`` (``[1, x.shape[1]]``) those rows
         are encoded as if their input were the token: the projection is row-wise, so their projected rows are
         replaced instead of copying ``x``. Each layer's input is released as soon as the next exists (no
-        caller holds it), which keeps one [N, d] matrix off a million-node encode's peak."""
+        caller holds it), which keeps one [N, d] matrix off a million-node encode's peak. With ``trim``
+        (``plan`` is then unused), only its last layer's rows, ``[trim.rows[-1], out_dim]``."""
         h = self.input_proj(x)
         if masked is not None and mask_token is not None:
             h[masked] = self.input_proj(mask_token.to(x.dtype))
+        if trim is not None:
+            if len(trim.rows) != len(self.convs):
+                raise ValueError(f"a trimmed pass needs rows for each of the {len(self.convs)} layers, "
+                                 f"got {len(trim.rows)}")
+            for layer, (rows, layer_plan) in enumerate(zip(trim.rows, trim.plans, strict=True)):
+                h = self.layer(layer, h, edge_index, edge_type, layer_plan, rows=rows)
+            return h
         if plan is None:
             plan = RelationPlan.build(edge_index, edge_type, h.shape[0])
         for layer in range(len(self.convs)):
@@ -116,14 +133,15 @@ class HeteroRGCNEncoder(nn.Module):
         edge_index: torch.Tensor,
         edge_type: torch.Tensor,
         plan: RelationPlan,
-        rows: torch.Tensor | None = None,
+        rows: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """:math:`h^{l+1}` from the whole :math:`h^l`: every row, or only the destination ``rows`` (the plan's
-        destinations then index ``rows``). Every term is row-wise but the messages, so a row subset needs only
-        the edges into it: what partitioned scoring runs on each rank."""
+        destinations then index ``rows``; an int is the first that many rows). Every term is row-wise but the
+        messages, so a row subset needs only the edges into it: what partitioned scoring runs on each rank
+        and what a trimmed training pass runs."""
         conv = self.convs[layer]
         m = conv(h, edge_index, edge_type, plan, rows=rows)
-        skip = h if rows is None else h[rows]
+        skip = select_rows(h, rows)
         if not torch.is_grad_enabled():
             # Row-wise from here on, so without autograd it runs a slice of rows at a time into m's own
             # storage: the norm, activation and sum as whole [N, d] matrices were 2 GiB of a million-node
@@ -186,13 +204,18 @@ class GraphAutoencoder(nn.Module):
         edge_index: torch.Tensor,
         edge_type: torch.Tensor,
         plan: RelationPlan | None = None,
+        trim: TrimmedPlans | None = None,
     ) -> torch.Tensor:
         """``encode(mask_features(x, masked), ...)`` without a copy of ``x`` for the RGCN: its input projection
-        is row-wise, so the masked rows are replaced after it, in the narrower ``[N, hidden]`` matrix."""
+        is row-wise, so the masked rows are replaced after it, in the narrower ``[N, hidden]`` matrix.
+
+        ``trim`` lets the RGCN compute only the rows the caller reads (at least the first ``trim.rows[-1]``
+        rows are returned, equal to the untrimmed pass's); the other encoders compute every row."""
         encoder = self.encoder
-        if not isinstance(encoder, HeteroRGCNEncoder):
+        if not isinstance(encoder, HeteroRGCNEncoder):  # they read edge_index, never a plan
             return self.encode(self.mask_features(x, masked), edge_index, edge_type, plan)
-        return encoder(x, edge_index, edge_type, plan, masked=masked, mask_token=self.mask_token[:, : x.shape[1]])
+        return encoder(x, edge_index, edge_type, plan, masked=masked, mask_token=self.mask_token[:, : x.shape[1]],
+                       trim=trim)
 
     def mask_features(self, x: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
         """``x`` with the rows in ``masked`` (indices) replaced by the learnable mask token (its first

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gnnsec.gnn.layers import RelationPlan
+from gnnsec.gnn.layers import RelationPlan, TrimmedPlans
 from gnnsec.gnn.model import GraphAutoencoder
 from gnnsec.schema import NUM_LABELS, NUM_RELATIONS
 
@@ -99,6 +99,10 @@ class StepBatch:
     ``neg_src``/``neg_dst`` pair up with the positives (and share ``pos_type``), ``sup_targets`` (0/1)
     with ``sup_nodes``. ``plan`` groups ``edge_index`` by relation; it is device-bound, so :meth:`to`
     keeps it as it is and :meth:`planned` builds it once the tensors are where they run.
+
+    ``layer_rows``, when given, says that the losses read only the first ``layer_rows[-1]`` rows of the
+    embeddings, and that encoder layer l needs to write only its first ``layer_rows[l]`` rows (a
+    neighbour-sampled subgraph in hop order): :meth:`planned` then builds :class:`TrimmedPlans` instead.
     """
 
     x: torch.Tensor
@@ -112,16 +116,24 @@ class StepBatch:
     neg_dst: torch.Tensor
     sup_nodes: torch.Tensor
     sup_targets: torch.Tensor
+    layer_rows: tuple[int, ...] = ()
     plan: RelationPlan | None = None
+    trim: TrimmedPlans | None = None
 
     def to(self, device: torch.device) -> StepBatch:
         """This batch with every tensor on ``device`` (no copy for those already there)."""
-        moved = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self) if f.name != "plan"}
-        return StepBatch(**moved, plan=self.plan)
+        moved = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self) if f.name not in _KEPT}
+        return StepBatch(**moved, layer_rows=self.layer_rows, plan=self.plan, trim=self.trim)
 
     def planned(self) -> StepBatch:
-        """This batch with its relation plan, built from its own edges over the rows of ``x``."""
+        """This batch with its relation plans, built from its own edges over the rows of ``x``."""
+        if self.layer_rows:
+            return dataclasses.replace(self, trim=TrimmedPlans.build(self.edge_index, self.edge_type, self.layer_rows))
         return dataclasses.replace(self, plan=RelationPlan.build(self.edge_index, self.edge_type, self.x.shape[0]))
+
+
+_KEPT = ("layer_rows", "plan", "trim")
+""":class:`StepBatch` fields that are not tensors to move."""
 
 
 @dataclass(slots=True)
@@ -150,7 +162,7 @@ class Objective:
         # encode_masked: the token replaces the masked rows after the RGCN's input projection, so backward
         # computes no gradient for the whole input (medium estate: 2.9 of a mini-batch step's 25 GFLOP; the
         # epoch, alternated with the old code, 28.3 / 29.2 s against 29.8 / 28.1 s: within this machine's noise)
-        z = model.encode_masked(b.x, b.masked, b.edge_index, b.edge_type, b.plan)
+        z = model.encode_masked(b.x, b.masked, b.edge_index, b.edge_type, b.plan, trim=b.trim)
         feature = scaled_cosine_error(model.feature_decoder(z[b.masked]), b.x[b.masked], self.gamma)
         total = feature
         structure_value, auc = 0.0, float("nan")

@@ -15,12 +15,23 @@ import torch
 
 @dataclass(slots=True)
 class SampledSubgraph:
-    """Nodes ``n_id`` (global ids; the first ``num_seeds`` are the seeds) and edges in local ids."""
+    """Nodes ``n_id`` (global ids; the first ``num_seeds`` are the seeds) and edges in local ids.
+
+    ``hop_sizes`` counts the nodes first reached at each hop (hop 0 = the seeds), in ``n_id`` order, so the
+    nodes within k hops are the first ``sum(hop_sizes[:k + 1])``; every edge points into a node of a hop
+    below the last."""
 
     n_id: torch.Tensor
     edge_index: torch.Tensor
     edge_type: torch.Tensor
     num_seeds: int
+    hop_sizes: tuple[int, ...] = ()
+
+    def within(self, hops: int) -> int:
+        """How many nodes (a prefix of ``n_id``) lie within ``hops`` hops of the seeds."""
+        if not self.hop_sizes:
+            raise ValueError("this subgraph does not record its hop sizes")
+        return sum(self.hop_sizes[: hops + 1])
 
 
 def pyg_sampler_available() -> bool:
@@ -73,7 +84,8 @@ class NeighbourSampler:
             frontier = new
         edges = torch.unique(torch.cat(picked)) if picked else torch.zeros(0, dtype=torch.long)
         edge_index = torch.stack([local[self.src[edges]], local[self.dst[edges]]])
-        return SampledSubgraph(torch.cat(nodes), edge_index, self.edge_type[edges], int(seeds.numel()))
+        return SampledSubgraph(torch.cat(nodes), edge_index, self.edge_type[edges], int(seeds.numel()),
+                               tuple(int(part.numel()) for part in nodes))
 
 
 def iterate_subgraphs(
@@ -108,7 +120,8 @@ def iterate_subgraphs(
             generator=generator,  # to torch's DataLoader: the shuffle follows the seed
         )
         for batch in loader:
-            yield SampledSubgraph(batch.n_id, batch.edge_index, batch.edge_type, int(batch.batch_size))
+            yield SampledSubgraph(batch.n_id, batch.edge_index, batch.edge_type, int(batch.batch_size),
+                                  tuple(int(size) for size in batch.num_sampled_nodes))
         return
     if sampler is None:
         sampler = NeighbourSampler(edge_index, edge_type, num_nodes, list(fanouts))
