@@ -48,6 +48,27 @@ def test_rate_text_gives_counts_rate_and_eta_where_the_total_is_known() -> None:
     assert rate_text(1, 1.0, "epochs", 7201) == "1/7,201 epochs (1.0/s, ETA 2:00:00)"
 
 
+def test_slow_units_say_how_long_each_took_and_the_eta_counts_down_between_them() -> None:
+    # an eval run of five minutes: "0.0/s" said nothing, and the ETA grew with every line until the next run
+    assert rate_text(1, 300.0, "runs", 3) == "1/3 runs (5:00 each, ETA 10:00)"
+    assert rate_text(1, 360.0, "runs", 3, idle=60.0) == "1/3 runs (5:00 each, ETA 9:00)"
+    assert rate_text(1, 1000.0, "runs", 3, idle=700.0) == "1/3 runs (5:00 each, ETA 0:00)"  # late: never negative
+    assert rate_text(0, 360.0, "runs", 3, idle=360.0) == "0/3 runs"
+
+
+def test_the_progress_log_counts_the_eta_down_while_a_unit_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1_000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    log = ProgressLog("evaluating", total=3, unit="runs", interval=1.0)  # not entered: no heartbeat thread
+    now[0] += 300.0
+    log.advance(1)
+    etas = []
+    for _ in range(3):
+        now[0] += 60.0
+        etas.append(re.search(r"ETA (\S+)\)", log.status()).group(1))  # type: ignore[union-attr]
+    assert etas == ["9:00", "8:00", "7:00"]
+
+
 def test_progress_log_throttles_reports_and_beats_between_them(capsys: pytest.CaptureFixture[str]) -> None:
     with ProgressLog("training", total=4, unit="epochs", interval=0.2) as log:
         log.advance(1, detail="loss 0.500")  # within the interval of the first line: not printed

@@ -299,14 +299,24 @@ def _seconds_text(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def rate_text(done: float, seconds: float, unit: str, total: float | None = None) -> str:
-    """``1,234/5,000 files (12.3/s, ETA 5:06)``: a count, its rate, and the time left where a total is known."""
+def rate_text(done: float, seconds: float, unit: str, total: float | None = None, *, idle: float = 0.0) -> str:
+    """``1,234/5,000 files (12.3/s, ETA 5:06)``: a count, its rate, and the time left where a total is known.
+
+    ``idle`` is how many of the ``seconds`` passed since the count last moved: the rate is taken up to that
+    moment and the ETA counts down through the wait, instead of growing with every line while a unit that
+    takes minutes (an eval run) is under way. Under one a minute, the rate is the time each unit took."""
     count = f"{done:,.0f}/{total:,.0f}" if total else f"{done:,.0f}"
-    if seconds <= 0 or done <= 0:
+    busy = seconds - idle
+    if busy <= 0 or done <= 0:
         return f"{count} {unit}".rstrip()
-    rate = done / seconds
-    speed = f"{rate:,.1f}/s" if rate >= 1 or rate * 60 < 1 else f"{rate * 60:,.1f}/min"
-    eta = f", ETA {_seconds_text((total - done) / rate)}" if total and done < total else ""
+    rate = done / busy
+    if rate >= 1:
+        speed = f"{rate:,.1f}/s"
+    elif rate * 60 >= 1:
+        speed = f"{rate * 60:,.1f}/min"
+    else:
+        speed = f"{_seconds_text(busy / done)} each"
+    eta = f", ETA {_seconds_text((total - done) / rate - idle)}" if total and done < total else ""
     return f"{count} {unit} ({speed}{eta})".replace("  ", " ")
 
 
@@ -329,6 +339,7 @@ class ProgressLog:
         self._last = float("-inf")
         self._phase, self._unit, self._detail = message, unit, ""
         self._done = 0
+        self._moved = self._started  # when the count last changed
         self._total: int | None = total
         self._heart: threading.Thread | None = None
 
@@ -337,12 +348,15 @@ class ProgressLog:
         with self._lock:
             self._phase, self._total, self._unit, self._detail = text, total, unit, ""
             self._done, self._phase_started = 0, self._clock()
+            self._moved = self._phase_started
             self._maybe_print()
 
     def advance(self, count: int = 1, *, detail: str | None = None, total: int | None = None) -> None:
         """``count`` more done in this step; ``detail`` (a loss, the file now read) joins the line."""
         with self._lock:
             self._done += count
+            if count:
+                self._moved = self._clock()
             if detail is not None:
                 self._detail = detail
             if total is not None:
@@ -359,7 +373,8 @@ class ProgressLog:
             now = self._clock()
             line = f"[{now - self._started:7.1f} s] {self._phase}"
             if self._unit or self._done:
-                line += ": " + rate_text(self._done, now - self._phase_started, self._unit, self._total)
+                line += ": " + rate_text(self._done, now - self._phase_started, self._unit, self._total,
+                                         idle=now - self._moved)
             return line + (f" · {self._detail}" if self._detail else "")
 
     def _maybe_print(self, *, force: bool = False) -> None:
