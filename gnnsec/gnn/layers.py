@@ -243,11 +243,12 @@ class TrimmedPlans:
     """What each layer of a trimmed pass computes (PyG's ``trim_to_layer``): layer l writes only the first
     ``rows[l]`` rows, from the edges into them (``plans[l]``).
 
-    On a neighbour-sampled subgraph, nodes are in hop order and every edge points into a node one hop
-    nearer the seeds. If the loss reads rows within k hops, layer l of L needs only the rows within
-    k + L - 1 - l hops: on the medium estate's 1,024-seed batches (hops of 1,024 / 1,327 / 4,866 / 2,142
-    nodes, 46k edges) and k = 1, the last layer writes 2,351 rows instead of 9,359 and reads 14k edges instead of 46k
-    (the second one 7,217 rows, see :meth:`build`). The rows computed are the untrimmed pass's rows."""
+    On a neighbour-sampled subgraph, nodes are in hop order, no edge points into the last hop, and an edge's
+    source is at most one hop further out than its destination. If the loss reads rows within k hops, layer
+    l of L needs only the rows within k + L - 1 - l hops. On the medium estate's 1,024-seed batches (hops of
+    1,024 / 1,327 / 4,866 / 2,142 nodes, 46k edges) and k = 1, the last layer writes 2,351 rows instead of
+    9,359 and reads 14k edges instead of 46k (the second one 7,217 rows, see :meth:`build`). The rows
+    computed are the untrimmed pass's rows."""
 
     rows: tuple[int, ...]
     plans: tuple[RelationPlan, ...]

@@ -108,8 +108,8 @@ class TrainConfig:
       last layer writes a quarter of the rows and reads a third of the edges, but it is the narrowest
       (256 -> 128) and the other two are untouched, so the saving is small;
     * validation loss, 10 epochs, best: 0.2853 -> 0.2719 (seed 0), 0.2806 -> 0.2713 (seed 1); its structure
-      part falls and its feature part rises (last epoch 0.0082 -> 0.0103 and 0.0084 -> 0.0090): seeds now
-      carry all of the structure loss;
+      part falls and its feature part rises (last epoch 0.0082 -> 0.0103 and 0.0084 -> 0.0090): the seeds and
+      their neighbours now carry all of the structure loss;
     * ``gnnsec eval --split time --models rgcn --epochs 12 --seeds 2`` on that development estate: User AUC
       0.908 -> 0.929 and AP 0.423 -> 0.431, VM AUC 0.968 -> 0.970 and AP 0.062 -> 0.060, edge AUC 0.518 ->
       0.602, Role AP 1.000 -> 0.667 (the one attacked Role ranked third in one of the two seeds); 426 -> 392 s."""
