@@ -170,9 +170,12 @@ def main() -> None:
 
 def _loss_hops(text: str) -> list[int | None]:
     try:
-        return [None if part.strip() == "all" else int(part) for part in text.split(",")]
+        values = [None if part.strip() == "all" else int(part) for part in text.split(",")]
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--loss-hops wants integers or 'all', got {text!r}") from error
+        raise argparse.ArgumentTypeError(f"--loss-hops wants integers from 0 or 'all', got {text!r}") from error
+    if any(value is not None and value < 0 for value in values):
+        raise argparse.ArgumentTypeError(f"--loss-hops wants integers from 0 or 'all', got {text!r}")
+    return values
 
 
 def _loss_hops_ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

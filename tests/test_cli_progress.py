@@ -52,7 +52,9 @@ def test_slow_units_say_how_long_each_took_and_the_eta_counts_down_between_them(
     # an eval run of five minutes: "0.0/s" said nothing, and the ETA grew with every line until the next run
     assert rate_text(1, 300.0, "runs", 3) == "1/3 runs (5:00 each, ETA 10:00)"
     assert rate_text(1, 360.0, "runs", 3, idle=60.0) == "1/3 runs (5:00 each, ETA 9:00)"
-    assert rate_text(1, 1000.0, "runs", 3, idle=700.0) == "1/3 runs (5:00 each, ETA 0:00)"  # late: never negative
+    # the run under way is late: the ETA stops at the one run not yet begun instead of reading 0:00
+    assert rate_text(1, 1000.0, "runs", 3, idle=700.0) == "1/3 runs (5:00 each, ETA 5:00)"
+    assert rate_text(2, 1000.0, "runs", 3, idle=400.0) == "2/3 runs (5:00 each, ETA 0:00)"
     assert rate_text(0, 360.0, "runs", 3, idle=360.0) == "0/3 runs"
 
 

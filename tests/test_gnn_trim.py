@@ -4,15 +4,17 @@ pass's rows and gradients, and training's losses read only nodes within ``loss_h
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import pytest
 import torch
 from gnn_helpers import make_estate, single_thread, tiny_train_config
 
+from gnnsec.errors import InputError
 from gnnsec.gnn.data import NUM_ENCODER_RELATIONS, with_inverse_edges
 from gnnsec.gnn.features import MAX_FDIM
-from gnnsec.gnn.layers import TrimmedPlans
+from gnnsec.gnn.layers import RelationalConv, TrimmedPlans
 from gnnsec.gnn.model import GraphAutoencoder, ModelConfig
 from gnnsec.gnn.objective import NegativeSampler, Objective, StepBatch
 from gnnsec.gnn.sampling import NeighbourSampler, SampledSubgraph, iterate_subgraphs, pyg_sampler_available
@@ -157,38 +159,109 @@ def test_the_encoder_wants_rows_for_each_layer() -> None:
         _model().encoder(torch.zeros(sub.n_id.numel(), 12), sub.edge_index, sub.edge_type, trim=trim)
 
 
-def _recorded_batches(monkeypatch: pytest.MonkeyPatch, kind: str = "rgcn", **overrides: Any) -> list[StepBatch]:
-    seen: list[StepBatch] = []
-    original = Objective.__call__
+def _recorded_steps(monkeypatch: pytest.MonkeyPatch, kind: str = "rgcn",
+                    **overrides: Any) -> list[tuple[StepBatch, SampledSubgraph]]:
+    """Each training step's batch with the subgraph it was built from (one epoch, the plain sampler)."""
+    import gnnsec.gnn.train as train
 
-    def recording(self: Objective, batch: StepBatch) -> Any:
-        seen.append(batch)
-        return original(self, batch)
+    batches: list[StepBatch] = []
+    subgraphs: list[SampledSubgraph] = []
+    call, sample = Objective.__call__, NeighbourSampler.sample
 
-    monkeypatch.setattr(Objective, "__call__", recording)
+    def recording_call(self: Objective, batch: StepBatch) -> Any:
+        batches.append(batch)
+        return call(self, batch)
+
+    def recording_sample(self: NeighbourSampler, *args: Any, **kwargs: Any) -> SampledSubgraph:
+        subgraphs.append(sample(self, *args, **kwargs))
+        return subgraphs[-1]
+
+    monkeypatch.setattr(Objective, "__call__", recording_call)
+    monkeypatch.setattr(NeighbourSampler, "sample", recording_sample)
+    monkeypatch.setattr(train, "pyg_sampler_available", lambda: False)
     snap, _ = make_estate(communities=4, seed=0)
     config = tiny_train_config(epochs=1, full_batch_max_edges=10, batch_size=16, fanouts=(4, 4, 4), patience=100,
                                **overrides)
     config.model = dataclasses.replace(config.model, kind=kind)
     assert fit(snap, config).result.mode == "minibatch"
-    return seen
+    # the validation subgraph is drawn first and its batch is scored last, after the epoch's steps
+    assert len(subgraphs) == len(batches) >= 2
+    return list(zip(batches[:-1], subgraphs[1:], strict=True))
 
 
 @pytest.mark.parametrize("kind", ["rgcn", "sage"])
 def test_training_losses_read_only_nodes_within_loss_hops(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
-    seen = _recorded_batches(monkeypatch, kind, loss_hops=1)
-    steps = [b for b in seen if b.layer_rows]  # the validation batch is not trimmed: its score stays comparable
-    assert len(steps) == len(seen) - 1 and steps
-    for batch in steps:
-        reach = batch.layer_rows[-1]
-        assert list(batch.layer_rows) == sorted(batch.layer_rows, reverse=True) and len(batch.layer_rows) == LAYERS
-        for ids in (batch.pos_src, batch.pos_dst, batch.neg_src, batch.neg_dst, batch.masked):
+    steps = _recorded_steps(monkeypatch, kind, loss_hops=1)
+    for batch, sub in steps:
+        reach = sub.within(1)
+        assert batch.layer_rows == _layer_rows(sub, 1)
+        assert batch.trim is not None and batch.trim.rows[-1] >= reach
+        for ids in (batch.pos_src, batch.pos_dst, batch.neg_src, batch.neg_dst, batch.masked, batch.sup_nodes):
             assert ids.numel() == 0 or int(ids.max()) < reach
-    assert any(b.layer_rows[-1] < b.x.shape[0] for b in steps)  # some batch really is trimmed
-    assert sum(b.pos_src.numel() for b in steps) > 0
+    assert any(batch.trim is not None and batch.trim.rows[-1] < batch.x.shape[0] for batch, _ in steps)
+    assert sum(batch.pos_src.numel() for batch, _ in steps) > 0
 
 
 def test_loss_hops_none_keeps_the_whole_subgraph(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _recorded_batches(monkeypatch, loss_hops=None)
-    assert seen and all(not b.layer_rows and b.trim is None for b in seen)
-    assert any(int(b.pos_src.max()) >= b.x.shape[0] // 2 for b in seen if b.pos_src.numel())
+    steps = _recorded_steps(monkeypatch, loss_hops=None)
+    assert all(not batch.layer_rows and batch.trim is None for batch, _ in steps)
+    beyond = [int(torch.cat([batch.pos_src, batch.pos_dst]).max()) >= sub.within(1)
+              for batch, sub in steps if batch.pos_src.numel()]
+    assert any(beyond)  # positives two and three hops out, which loss_hops=1 leaves out
+
+
+def test_a_sampler_without_hop_sizes_trains_on_the_whole_subgraph_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    sample = NeighbourSampler.sample
+
+    def without_hops(self: NeighbourSampler, *args: Any, **kwargs: Any) -> SampledSubgraph:
+        return dataclasses.replace(sample(self, *args, **kwargs), hop_sizes=())
+
+    monkeypatch.setattr(NeighbourSampler, "sample", without_hops)
+    with pytest.warns(RuntimeWarning, match="loss_hops is ignored"):
+        steps = _recorded_steps(monkeypatch, loss_hops=1)
+    assert all(not batch.layer_rows for batch, _ in steps)
+
+
+def test_a_model_being_adapted_trims_to_its_own_depth() -> None:
+    """``train --adapt`` passes a default config with a checkpoint's model: the model's depth counts."""
+    snap, _ = make_estate(communities=4, seed=0)
+    config = tiny_train_config(epochs=1, full_batch_max_edges=10, batch_size=16, fanouts=(4, 4), patience=100)
+    config.model = dataclasses.replace(config.model, num_layers=2)
+    model, _, spec = fit(snap, config)
+    again = tiny_train_config(epochs=1, full_batch_max_edges=10, batch_size=16, fanouts=(4, 4), patience=100)
+    assert again.model.num_layers == 3
+    result = fit(snap, again, model=model, spec=spec, adapt=True).result
+    assert result.mode == "minibatch" and math.isfinite(result.epochs[0].loss)
+
+
+def test_negative_loss_hops_are_refused() -> None:
+    with pytest.raises(InputError, match="cannot be negative"):
+        tiny_train_config(loss_hops=-1)
+    with pytest.raises(ValueError, match="cannot be negative"):
+        _sample().within(-1)
+
+
+def test_a_sampler_that_runs_out_of_nodes_still_trims_exactly() -> None:
+    """A chain 2 → 1 → 0 seeded at 0 with three hops of fanout: the third hop finds nobody."""
+    index, types = torch.tensor([[1, 2], [0, 1]]), torch.tensor([0, 1])
+    sub = NeighbourSampler(index, types, 3, [4, 4, 4]).sample(torch.tensor([0]), torch.Generator().manual_seed(0))
+    assert sub.hop_sizes[:3] == (1, 1, 1) and sum(sub.hop_sizes) == 3
+    x = torch.randn(3, 12, generator=torch.Generator().manual_seed(1))
+    model = _model().eval()
+    with torch.no_grad():
+        full = model.encode_masked(x, torch.tensor([0]), sub.edge_index, sub.edge_type)
+        for loss_hops in (0, 1, 2):
+            trim = TrimmedPlans.build(sub.edge_index, sub.edge_type, _layer_rows(sub, loss_hops))
+            trimmed = model.encode_masked(x, torch.tensor([0]), sub.edge_index, sub.edge_type, trim=trim)
+            torch.testing.assert_close(trimmed, full[: trim.rows[-1]], rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_asked_for_its_first_rows_without_a_plan_reads_only_the_edges_into_them() -> None:
+    sub = _sample()
+    torch.manual_seed(0)
+    conv = RelationalConv(32, 32, NUM_ENCODER_RELATIONS, num_bases=4)
+    h = torch.randn(sub.n_id.numel(), 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        full = conv(h, sub.edge_index, sub.edge_type)
+        first = conv(h, sub.edge_index, sub.edge_type, rows=sub.within(1))
+    torch.testing.assert_close(first, full[: sub.within(1)], rtol=1e-5, atol=1e-5)

@@ -304,8 +304,10 @@ def rate_text(done: float, seconds: float, unit: str, total: float | None = None
 
     ``idle`` is how many of the ``seconds`` passed since the count last moved: the rate is taken up to that
     moment and the ETA counts down through the wait, instead of growing with every line while a unit that
-    takes minutes (an eval run) is under way. Under one a minute, the rate is the time each unit took."""
+    takes minutes (an eval run) is under way, though never below the units not yet begun. Under one a minute,
+    the rate is the time each unit took."""
     count = f"{done:,.0f}/{total:,.0f}" if total else f"{done:,.0f}"
+    idle = min(max(idle, 0.0), max(seconds, 0.0))
     busy = seconds - idle
     if busy <= 0 or done <= 0:
         return f"{count} {unit}".rstrip()
@@ -316,7 +318,10 @@ def rate_text(done: float, seconds: float, unit: str, total: float | None = None
         speed = f"{rate * 60:,.1f}/min"
     else:
         speed = f"{_seconds_text(busy / done)} each"
-    eta = f", ETA {_seconds_text((total - done) / rate - idle)}" if total and done < total else ""
+    eta = ""
+    if total and done < total:
+        left = total - done  # the one under way is late once idle passes its share; the rest are not begun
+        eta = f", ETA {_seconds_text(max(left / rate - idle, (left - 1) / rate))}"
     return f"{count} {unit} ({speed}{eta})".replace("  ", " ")
 
 

@@ -247,8 +247,9 @@ class TrimmedPlans:
     source is at most one hop further out than its destination. If the loss reads rows within k hops, layer
     l of L needs only the rows within k + L - 1 - l hops. On the medium estate's 1,024-seed batches (hops of
     1,024 / 1,327 / 4,866 / 2,142 nodes, 46k edges) and k = 1, the last layer writes 2,351 rows instead of
-    9,359 and reads 14k edges instead of 46k (the second one 7,217 rows, see :meth:`build`). The rows
-    computed are the untrimmed pass's rows."""
+    9,359 and reads 14k edges instead of 46k; the second one would write 7,217 rows, but takes in the same
+    edges as the first and so shares its plan and its 9,359 rows (:meth:`build`). The rows computed are the
+    untrimmed pass's rows."""
 
     rows: tuple[int, ...]
     plans: tuple[RelationPlan, ...]
@@ -342,7 +343,10 @@ class RelationalConv(nn.Module):
         destinations are then positions in ``rows`` (partitioned scoring, :mod:`gnnsec.gnn.distributed_embed`);
         an int ``rows`` is the first that many rows (a trimmed pass, :class:`TrimmedPlans`)."""
         if plan is None:
-            plan = RelationPlan.build(edge_index, edge_type, x.shape[0] if rows is None else _row_count(rows))
+            if isinstance(rows, int):  # only the edges into those rows
+                plan = TrimmedPlans.build(edge_index, edge_type, (rows,)).plans[0]
+            else:
+                plan = RelationPlan.build(edge_index, edge_type, x.shape[0] if rows is None else rows.numel())
         out = self.root(select_rows(x, rows))
         # unbind, not weights[r] per relation: each indexing op's backward writes a dense [R, d_in, d_out]
         # gradient, and 40 of them per layer were a tenth of a profiled mini-batch step. For the same reason
@@ -368,10 +372,6 @@ def select_rows(x: torch.Tensor, rows: torch.Tensor | int | None) -> torch.Tenso
     if isinstance(rows, int):
         return x[:rows]
     return x[rows]
-
-
-def _row_count(rows: torch.Tensor | int) -> int:
-    return rows if isinstance(rows, int) else rows.numel()
 
 
 class InputProjection(nn.Linear):

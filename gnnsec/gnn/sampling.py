@@ -19,7 +19,7 @@ class SampledSubgraph:
 
     ``hop_sizes`` counts the nodes first reached at each hop (hop 0 = the seeds), in ``n_id`` order, so the
     nodes within k hops are the first ``sum(hop_sizes[:k + 1])``; every edge points into a node of a hop
-    below the last."""
+    below the last. Empty when the sampler cannot say (PyG's loader on torch-sparse alone)."""
 
     n_id: torch.Tensor
     edge_index: torch.Tensor
@@ -29,6 +29,8 @@ class SampledSubgraph:
 
     def within(self, hops: int) -> int:
         """How many nodes (a prefix of ``n_id``) lie within ``hops`` hops of the seeds."""
+        if hops < 0:
+            raise ValueError(f"hops cannot be negative, got {hops}")
         if not self.hop_sizes:
             raise ValueError("this subgraph does not record its hop sizes")
         return sum(self.hop_sizes[: hops + 1])
@@ -120,8 +122,9 @@ def iterate_subgraphs(
             generator=generator,  # to torch's DataLoader: the shuffle follows the seed
         )
         for batch in loader:
+            hop_sizes = getattr(batch, "num_sampled_nodes", None)  # None from torch-sparse and old pyg-lib
             yield SampledSubgraph(batch.n_id, batch.edge_index, batch.edge_type, int(batch.batch_size),
-                                  tuple(int(size) for size in batch.num_sampled_nodes))
+                                  tuple(int(size) for size in hop_sizes) if hop_sizes is not None else ())
         return
     if sampler is None:
         sampler = NeighbourSampler(edge_index, edge_type, num_nodes, list(fanouts))
