@@ -43,7 +43,13 @@ from gnnsec.errors import InputError
 from gnnsec.gnn.data import GraphTensors, to_tensors, with_inverse_edges
 from gnnsec.gnn.device import resolve_device
 from gnnsec.gnn.features import FeatureSpec, build_features, fit_feature_spec
-from gnnsec.gnn.model import GraphAutoencoder, ModelConfig, count_parameters, freeze_all_but_adapters
+from gnnsec.gnn.model import (
+    GraphAutoencoder,
+    HeteroRGCNEncoder,
+    ModelConfig,
+    count_parameters,
+    freeze_all_but_adapters,
+)
 from gnnsec.gnn.objective import Losses, NegativeSampler, Objective, StepBatch, sample_positives
 from gnnsec.gnn.sampling import NeighbourSampler, SampledSubgraph, iterate_subgraphs, pyg_sampler_available
 from gnnsec.schema import NUM_RELATIONS
@@ -282,6 +288,7 @@ class _Run:
     minibatch: bool
     clock: _PhaseClock
     num_layers: int  # the model's, which a checkpoint being adapted may set, not config.model
+    relational: bool  # the encoder reads relation plans (the RGCN); the others read edge_index alone
     sampler: NeighbourSampler | None = None  # built on first use, then shared by every epoch
 
     def subgraphs(self, seeds: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[SampledSubgraph]:
@@ -362,6 +369,7 @@ def fit(
         minibatch=train_index.shape[1] > config.full_batch_max_edges,
         clock=_PhaseClock(device),
         num_layers=model.config.num_layers,
+        relational=isinstance(model.encoder, HeteroRGCNEncoder),
     )
     result = TrainResult(
         mode="minibatch" if run.minibatch else "full",
@@ -489,7 +497,7 @@ def _full_batch_step(run: _Run, generator: torch.Generator, chosen: torch.Tensor
         pos_src=src, pos_type=rel, pos_dst=dst, neg_src=neg_src, neg_dst=neg_dst,
         sup_nodes=run.sup_train, sup_targets=split.targets[run.sup_train],
     )
-    return _optimise(run, batch.to(run.device).planned())
+    return _optimise(run, batch.to(run.device).planned(run.relational))
 
 
 def _subgraph_positives(sub: SampledSubgraph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -549,7 +557,7 @@ def _minibatch_epoch(
             masked=masked, pos_src=src, pos_type=rel, pos_dst=dst, neg_src=neg_src, neg_dst=neg_dst,
             sup_nodes=sup_local, sup_targets=split.targets[sub.n_id][sup_local], layer_rows=layer_rows,
         )
-        out.append(_optimise(run, batch.to(run.device).planned()))
+        out.append(_optimise(run, batch.to(run.device).planned(run.relational)))
     return out
 
 
@@ -567,7 +575,7 @@ def _validation_batch(run: _Run) -> StepBatch:
             pos_src=src, pos_type=rel, pos_dst=dst, neg_src=neg_src, neg_dst=neg_dst,
             sup_nodes=sup_val, sup_targets=split.targets[sup_val],
         )
-        return batch.to(run.device).planned()
+        return batch.to(run.device).planned(run.relational)
     # Mini-batch mode: one deterministic sampled subgraph around the validation nodes and edge endpoints.
     cap = 4 * config.batch_size
     src, rel, dst, neg_src, neg_dst = src[:cap], rel[:cap], dst[:cap], neg_src[:cap], neg_dst[:cap]
@@ -586,7 +594,7 @@ def _validation_batch(run: _Run) -> StepBatch:
         neg_src=local[neg_src], neg_dst=local[neg_dst],
         sup_nodes=sup_local, sup_targets=split.targets[sub.n_id][sup_local],
     )
-    return batch.to(run.device).planned()
+    return batch.to(run.device).planned(run.relational)
 
 
 # ---- data-parallel ranks ------------------------------------------------------------------------------
