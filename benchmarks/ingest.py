@@ -434,7 +434,6 @@ def _batches_per_relationship(driver: Any, database: str | None) -> dict[str, An
             "max": row["max"]}
 
 
-
 def _shares(report: Any, seconds: float, events: int) -> dict[str, Any]:
     """Throughput and where the time went: ``read_s`` is the reading, mapping and staging of every file
     summed (over the worker processes, when there are several: CPU time, not wall), ``write_s`` the
